@@ -1,0 +1,4 @@
+//! # sluice-bus (being written)
+
+pub mod error;
+pub use error::BusError;

@@ -1,0 +1,4 @@
+//! # sluice-sort (being written)
+
+pub mod error;
+pub use error::SortError;

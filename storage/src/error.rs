@@ -1,0 +1,68 @@
+//! The storage crate's one error type. Every variant has a stable machine code
+//! (`StorageError::code`) that the CLI prints as `error[CODE]` and that never changes meaning.
+
+use std::path::PathBuf;
+
+/// Errors from discovery, parquet I/O, publishing and run layout.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StorageError {
+    #[error("I/O error on {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("no part-*.parquet files for output {output_id} under {root}")]
+    OutputPathsEmpty { output_id: String, root: PathBuf },
+    #[error("unknown output_id {output_id:?}; known: {known}")]
+    UnknownOutput { output_id: String, known: String },
+    #[error("parquet error in {path}: {message}")]
+    Parquet { path: PathBuf, message: String },
+    #[error("invalid JSON in {path}: {message}")]
+    Json { path: PathBuf, message: String },
+    #[error("invalid platform_run_id {run_id:?} (from {source_name}): {reason}")]
+    RunIdInvalid {
+        run_id: String,
+        source_name: String,
+        reason: String,
+    },
+    #[error("invalid glob pattern {pattern:?}: {reason}")]
+    BadGlob { pattern: String, reason: String },
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+}
+
+impl StorageError {
+    /// The stable code printed by the CLI.
+    pub fn code(&self) -> &'static str {
+        match self {
+            StorageError::Io { .. } => "IO_ERROR",
+            StorageError::OutputPathsEmpty { .. } => "OUTPUT_PATHS_EMPTY",
+            StorageError::UnknownOutput { .. } => "UNKNOWN_OUTPUT_ID",
+            StorageError::Parquet { .. } => "PARQUET_ERROR",
+            StorageError::Json { .. } => "JSON_INVALID",
+            StorageError::RunIdInvalid { .. } => "RUN_ID_INVALID",
+            StorageError::BadGlob { .. } => "BAD_GLOB",
+            StorageError::InvalidArgument(_) => "INVALID_ARGUMENT",
+        }
+    }
+
+    /// Wrap an `io::Error` with the path it concerns.
+    pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        StorageError::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    /// Wrap a parquet/arrow error with the file it concerns.
+    pub fn parquet(path: impl Into<PathBuf>, err: impl std::fmt::Display) -> Self {
+        StorageError::Parquet {
+            path: path.into(),
+            message: err.to_string(),
+        }
+    }
+}
+
+pub type Result<T, E = StorageError> = std::result::Result<T, E>;

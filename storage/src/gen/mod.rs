@@ -1,0 +1,1 @@
+//! The engine-output generator (in progress).

@@ -1,0 +1,54 @@
+//! Argument parsing: the top-level `sluice` command and its subcommands.
+
+use clap::{Parser, Subcommand};
+
+use crate::cmd;
+
+/// sluice: sort huge parquet engine outputs into time-ordered stream views and replay them,
+/// at the speed of the disk, through an ingestion gate into a log-structured file bus.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, about, long_about = None, propagate_version = true)]
+pub struct Cli {
+    /// Print a machine-readable JSON summary on stdout instead of human text.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on generated data, no servers needed.
+    Demo(cmd::demo::Args),
+    /// Generate a realistic engine run root (parquet outputs in the platform's hive layout).
+    Gen(cmd::gen::Args),
+    /// Sort engine outputs into time-ordered stream views (parquet parts + receipt).
+    Sort(cmd::sort::Args),
+    /// Inspect, verify, recover and write the log-structured file bus.
+    #[command(subcommand)]
+    Bus(cmd::bus::BusCommand),
+    /// Benchmarks side by side with the alternatives (DuckDB, Polars, dd, legacy bus).
+    #[command(subcommand)]
+    Bench(cmd::bench::BenchCommand),
+    /// Resolve (and optionally create) the run-scoped directory runs/<platform>/<run_id>/.
+    Run(cmd::run::Args),
+}
+
+/// What every command gets besides its own arguments.
+#[derive(Debug, Clone, Copy)]
+pub struct Ctx {
+    /// `--json`: machine-readable output, no progress bars.
+    pub json: bool,
+}
+
+impl Ctx {
+    /// Print a JSON summary (with `--json`) or the human text.
+    pub fn emit(&self, summary: &serde_json::Value, human: impl FnOnce() -> String) {
+        if self.json {
+            println!("{summary}");
+        } else {
+            println!("{}", human());
+        }
+    }
+}
