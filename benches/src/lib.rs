@@ -3,3 +3,16 @@
 //! The comparative harnesses behind `sluice bench` (sluice side by side with DuckDB, Polars,
 //! `dd` and the legacy bus pattern, in the same run, reported as ratios) and the criterion
 //! benches of the hot kernels (`benches/`). Benchmarks measure; tests never time anything.
+//!
+//! Shared by the harnesses: [`proc`] (run and time one contender as a child process),
+//! [`cpu`] (CPU time of a child and of everyone else meanwhile), [`machine`] (the facts a
+//! report needs about the machine), [`error`] (the crate's error).
+//! One module per harness: [`sort`] (`sluice bench sort`).
+
+pub mod cpu;
+pub mod error;
+pub mod machine;
+pub mod proc;
+pub mod sort;
+
+pub use error::BenchError;

@@ -1,4 +1,88 @@
-//! # sluice-sort (being written)
+//! # sluice-sort
+//!
+//! The stream-view builder: it turns an engine output (parquet files, time unsorted within
+//! and across files) into its **stream view**, flat `part-NNNNNN.parquet` files in the
+//! exact order of DuckDB's `ORDER BY CAST(ts_utc AS TIMESTAMP), filename, file_row_number`,
+//! validated and published with a receipt (`shared/CONTEXT.md`, "Stream view contract").
+//! It replaces the platform's DuckDB external sort, in bounded memory.
+//!
+//! It is not a general query engine: one sort key (a time column), one order, one output
+//! layout. It does not replay views (`sluice-stream`) nor benchmark itself (`sluice-benches`).
+//!
+//! ## How data flows (the external sort; details and measurements in `docs/sort.md`)
+//!
+//! 1. [`plan`]: read the footers; check schemas and the key; choose per column how it
+//!    travels (dictionary codes for low-cardinality strings, [`dict`]).
+//! 2. Phase 1, [`runs`]: decode row groups in parallel ([`read`]); per row compute the
+//!    16-byte key (time, file, row; [`key`]) and the source digest; cut the rows into runs
+//!    that fit the memory budget; sort each run's *keys*; spill every run but the last as an
+//!    Arrow IPC file ([`spill`]).
+//! 3. Phase 2, [`merge`]: k-way merge with a loser tree over the keys (spilled runs read
+//!    zero-copy through mmap, consumed pages released), multi-level if the fan-in would
+//!    not fit in memory; every `--row-group-rows` merged rows are gathered and encoded
+//!    column-parallel into parts cut by size ([`output`]).
+//! 4. Validation (row count, digest, time range of source vs view), receipt, manifest,
+//!    atomic publish ([`view`]).
+//!
+//! ```text
+//!  parquet ─► decode ∥ ─► keys+digest ─► run ─► sort keys ─► spill (IPC) ─┐
+//!                                        last run (memory) ───────────────┤
+//!                                     loser tree merge (mmap, madvise) ◄──┘
+//!                                        └─► gather ─► encode ∥ ─► part-NNNNNN.parquet
+//!                                                      digest ─► validate ─► receipt ─► rename
+//! ```
+//!
+//! ## Library API
+//!
+//! ```no_run
+//! use sluice_sort::{build_view, copy_floor, NoProgress, SortConfig, SortSource};
+//! # fn main() -> Result<(), sluice_sort::SortError> {
+//! let source = SortSource::engine_output(
+//!     "/data/engine_run".as_ref(),
+//!     "s3_event_stream_with_fraud_6B",
+//!     None, // default view root: <engine_root>/stream_view/ts_utc
+//! )?;
+//! let config = SortConfig { memory_limit: 1 << 30, ..SortConfig::default() };
+//! let report = build_view(&config, &source, &NoProgress)?;
+//! println!("{} rows in {} parts, {:?}", report.rows, report.parts, report.status);
+//! // The benchmark's floor: same reader and writer, no sort, no receipt.
+//! let floor = copy_floor(&SortConfig { force: true, ..config }, &source, &NoProgress)?;
+//! # let _ = floor; Ok(()) }
+//! ```
+//!
+//! [`SortSource::glob`] takes any parquet dataset instead of an engine output. Errors are
+//! [`SortError`]s with stable codes ([`SortError::code`]).
 
+pub mod build;
+pub mod config;
+pub mod dict;
 pub mod error;
+pub mod key;
+pub mod merge;
+pub mod output;
+pub mod plan;
+pub mod read;
+pub mod runs;
+pub mod source;
+pub mod spill;
+pub mod view;
+
+pub use build::{build_view, copy_floor, default_temp_root, ViewReport, ViewStatus};
+pub use config::{parse_size, SortConfig};
 pub use error::SortError;
+pub use source::SortSource;
+
+/// Progress callbacks (the CLI draws bars with them). Phases: `read` (rows decoded),
+/// `write` (rows written), `copy` (copy floor rows).
+pub trait Progress: Sync {
+    /// A phase starts; `total` units are expected.
+    fn phase(&self, _name: &'static str, _total: u64) {}
+    /// `n` more units are done.
+    fn advance(&self, _n: u64) {}
+}
+
+/// No progress reporting.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoProgress;
+
+impl Progress for NoProgress {}

@@ -31,6 +31,16 @@ pub enum StorageError {
     BadGlob { pattern: String, reason: String },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error(
+        "generated data already exists at {}; pass --force to replace it",
+        display_paths(paths)
+    )]
+    GenOutputExists { paths: Vec<PathBuf> },
+}
+
+fn display_paths(paths: &[PathBuf]) -> String {
+    let shown: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
+    shown.join(", ")
 }
 
 impl StorageError {
@@ -45,6 +55,7 @@ impl StorageError {
             StorageError::RunIdInvalid { .. } => "RUN_ID_INVALID",
             StorageError::BadGlob { .. } => "BAD_GLOB",
             StorageError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            StorageError::GenOutputExists { .. } => "GEN_OUTPUT_EXISTS",
         }
     }
 

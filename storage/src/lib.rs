@@ -11,6 +11,7 @@
 //! - [`run`]: run-scoped paths `runs/<platform>/<platform_run_id>/{eb,ig,wsp,logs}`.
 //! - [`publish`]: atomic publish of files and directories (temp, fsync, rename, fsync dir).
 //! - [`timefmt`]: RFC 3339 <-> microseconds, allocation-free, for hot paths.
+//! - [`digest`]: the order-independent multiset row digest of receipts and parity checks.
 //! - [`gen`]: the realistic engine-output generator behind `sluice gen`.
 //!
 //! It is not an object-store abstraction yet: sources and views are local paths today; S3
@@ -19,6 +20,7 @@
 //! Data flow: `layout` finds files -> callers read them with `parquet` -> the sort writes a
 //! view whose receipt and manifest (`view`) are published with `publish`.
 
+pub mod digest;
 pub mod error;
 pub mod gen;
 pub mod layout;

@@ -33,6 +33,11 @@ pub enum Command {
     Bench(cmd::bench::BenchCommand),
     /// Resolve (and optionally create) the run-scoped directory runs/<platform>/<run_id>/.
     Run(cmd::run::Args),
+    /// Replay stream views through the in-process gate into the file bus (paced, resumable).
+    Replay(cmd::replay::Args),
+    /// Query a run's gate state: receipt lookup, stats, audit of receipts against the bus.
+    #[command(subcommand)]
+    Ingest(cmd::ingest::IngestCommand),
 }
 
 /// What every command gets besides its own arguments.

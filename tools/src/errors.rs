@@ -42,6 +42,12 @@ pub fn code_of(err: &anyhow::Error) -> &'static str {
         if let Some(e) = cause.downcast_ref::<sluice_bus::BusError>() {
             return e.code();
         }
+        if let Some(e) = cause.downcast_ref::<sluice_stream::ReplayError>() {
+            return e.code();
+        }
+        if let Some(e) = cause.downcast_ref::<sluice_ingest::IngestError>() {
+            return e.code();
+        }
     }
     "INTERNAL"
 }

@@ -1,13 +1,181 @@
-//! `sluice demo` (being written).
+//! `sluice demo`: the main job on an embedded default, no servers.
+//!
+//! Generates a small engine run (default 1M traffic rows plus its context outputs) into a
+//! fresh directory, then runs every stage that exists on it, and prints a summary table
+//! (rows, time, throughput, where the files are) and what to look at next.
+//!
+//! Stages today: gen -> sort (every output into its stream view). Each later stage (replay,
+//! gate, bus, parity) joins the list here as it lands.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use sluice_storage::gen::{execute, plan, GenConfig};
+use sluice_storage::view::default_view_root;
 
 use crate::cli::Ctx;
+use crate::errors::CliError;
 
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Directory for the demo run (default: a new directory under the system temp dir).
+    /// An existing directory must be empty or a previous demo's.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Traffic rows to generate (context outputs scale from it).
+    #[arg(long, default_value_t = 1_000_000)]
+    pub rows: u64,
+    /// Files per traffic output.
+    #[arg(long, default_value_t = 8)]
+    pub files: usize,
+    /// Seed of the generated data (same seed, same bytes).
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// Memory limit for the sort.
+    #[arg(long, default_value = "1GiB")]
+    pub memory_limit: String,
+}
 
-pub fn run(_args: Args, _ctx: &Ctx) -> anyhow::Result<()> {
-    Err(crate::errors::CliError::new(
-        "NOT_IMPLEMENTED",
-        "demo is not built yet",
-    ))
+/// Marks a directory as a demo's, so a rerun may replace its contents.
+const MARKER: &str = ".sluice-demo";
+
+/// One row of the summary table.
+#[derive(Debug, serde::Serialize)]
+struct Stage {
+    stage: &'static str,
+    rows: u64,
+    seconds: f64,
+    rows_per_sec: f64,
+    output: String,
+}
+
+impl Stage {
+    fn new(stage: &'static str, rows: u64, started: Instant, output: &Path) -> Self {
+        let seconds = started.elapsed().as_secs_f64();
+        Stage {
+            stage,
+            rows,
+            seconds,
+            rows_per_sec: rows as f64 / seconds.max(1e-9),
+            output: output.display().to_string(),
+        }
+    }
+}
+
+fn prepare_dir(args: &Args) -> anyhow::Result<PathBuf> {
+    let dir = match &args.dir {
+        Some(d) => d.clone(),
+        None => std::env::temp_dir().join(format!(
+            "sluice-demo-{}",
+            sluice_storage::timefmt::format_compact_seconds(sluice_storage::timefmt::now_micros())
+        )),
+    };
+    if dir.exists() {
+        let is_empty = std::fs::read_dir(&dir)?.next().is_none();
+        if !is_empty && !dir.join(MARKER).exists() {
+            return Err(CliError::new(
+                "DEMO_DIR_NOT_EMPTY",
+                format!(
+                    "{} is not empty and not a previous demo's; give an empty or new --dir",
+                    dir.display()
+                ),
+            ));
+        }
+        // A previous demo's directory: start over so every stage runs again.
+        if !is_empty {
+            std::fs::remove_dir_all(&dir)?;
+        }
+    }
+    std::fs::create_dir_all(&dir)?;
+    std::fs::write(dir.join(MARKER), b"sluice demo directory; safe to delete\n")?;
+    Ok(dir)
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let dir = prepare_dir(&args)?;
+    let engine_root = dir.join("engine");
+    let started_all = Instant::now();
+    let mut stages = Vec::new();
+
+    // 1. gen: a realistic engine run root.
+    let cfg = GenConfig {
+        rows: args.rows,
+        files: args.files,
+        seed: args.seed,
+        ..GenConfig::new(&engine_root)
+    };
+    let t = Instant::now();
+    let gen_plan = plan(&cfg)?;
+    let bar = crate::progress::bar(ctx, gen_plan.total_rows(), "gen", "rows");
+    let gen = execute(&gen_plan, &|n| bar.inc(n))?;
+    bar.finish_and_clear();
+    stages.push(Stage::new("gen", gen.total_rows, t, &engine_root));
+
+    // 2. sort: every output into its stream view (validated, receipted, published).
+    let sort_cfg = sluice_sort::SortConfig {
+        memory_limit: sluice_sort::parse_size(&args.memory_limit)?,
+        ..sluice_sort::SortConfig::default()
+    };
+    let t = Instant::now();
+    let mut sorted_rows = 0;
+    let mut views = Vec::new();
+    for output_id in &cfg.outputs {
+        let source = sluice_sort::SortSource::engine_output(&engine_root, output_id, None)?;
+        let report = sluice_sort::build_view(&sort_cfg, &source, &sluice_sort::NoProgress)?;
+        sorted_rows += report.rows;
+        views.push(report);
+    }
+    stages.push(Stage::new(
+        "sort",
+        sorted_rows,
+        t,
+        &default_view_root(&engine_root),
+    ));
+
+    let total_s = started_all.elapsed().as_secs_f64();
+    let summary = serde_json::json!({
+        "dir": dir,
+        "engine_root": engine_root,
+        "stages": stages,
+        "views": views,
+        "total_seconds": total_s,
+        "peak_rss_bytes": crate::cmd::sort::peak_rss_bytes(),
+    });
+    ctx.emit(&summary, || human(&dir, &stages, &views, total_s));
+    Ok(())
+}
+
+fn human(
+    dir: &Path,
+    stages: &[Stage],
+    views: &[sluice_sort::ViewReport],
+    total_s: f64,
+) -> String {
+    let mut s = format!("sluice demo in {}\n\n", dir.display());
+    s.push_str(&format!(
+        "{:<6} {:>12} {:>9} {:>14}  {}\n",
+        "stage", "rows", "seconds", "rows/s", "where"
+    ));
+    for st in stages {
+        s.push_str(&format!(
+            "{:<6} {:>12} {:>9.2} {:>14.0}  {}\n",
+            st.stage, st.rows, st.seconds, st.rows_per_sec, st.output
+        ));
+    }
+    s.push_str(&format!("\ntotal {total_s:.2} s\n\nstream views:\n"));
+    for v in views {
+        s.push_str(&format!(
+            "  {:<32} {:>10} rows  {:>3} parts  {}\n",
+            v.output_id, v.rows, v.parts, v.view_dir
+        ));
+    }
+    s.push_str("\nnext: look at a view's receipt, e.g.\n");
+    if let Some(v) = views.first() {
+        s.push_str(&format!(
+            "  cat {}/{}\n",
+            v.view_dir,
+            sluice_storage::view::RECEIPT_FILE
+        ));
+    }
+    s
 }

@@ -4,6 +4,8 @@ pub mod bench;
 pub mod bus;
 pub mod demo;
 pub mod gen;
+pub mod ingest;
+pub mod replay;
 pub mod run;
 pub mod sort;
 
@@ -18,5 +20,7 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
         Command::Sort(a) => sort::run(a, ctx),
         Command::Bus(c) => bus::run(c, ctx),
         Command::Bench(c) => bench::run(c, ctx),
+        Command::Replay(a) => replay::run(a, ctx),
+        Command::Ingest(c) => ingest::run(c, ctx),
     }
 }

@@ -1,0 +1,153 @@
+//! What one `sluice bench sort` run is asked to do, and where it keeps its files.
+
+use std::path::{Path, PathBuf};
+
+use crate::error::BenchError;
+
+/// The output the benchmark sorts: the platform's biggest traffic stream.
+pub const OUTPUT_ID: &str = "s3_event_stream_with_fraud_6B";
+
+/// The issue's reference size: 20M rows in 40 files.
+pub const DEFAULT_ROWS: u64 = 20_000_000;
+pub const DEFAULT_FILES: u32 = 40;
+pub const DEFAULT_SEED: u64 = 1;
+pub const DEFAULT_MEMORY_LIMIT: &str = "1GiB";
+
+/// Everything the sort benchmark needs; build with [`SortBenchConfig::new`] and adjust fields.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SortBenchConfig {
+    /// The sluice binary driven as a child process (`gen`, `sort`, `sort --copy-floor`).
+    pub sluice_bin: PathBuf,
+    /// How that binary was built (`release`/`debug`); a debug build's numbers mean nothing.
+    pub sluice_build: String,
+    /// The python interpreter for the DuckDB and Polars contenders.
+    pub python: PathBuf,
+    pub rows: u64,
+    pub files: u32,
+    pub seed: u64,
+    /// Engine run root holding the input (generated with `sluice gen` if it has no
+    /// `run_receipt.json`).
+    pub data_dir: PathBuf,
+    /// Scratch space: outputs, spill, scripts (under `bench-sort/`) and the report
+    /// (`bench-sort.json`).
+    pub work_dir: PathBuf,
+    /// `--memory-limit` for sluice (and for the memory-limited DuckDB run).
+    pub memory_limit: String,
+    /// Threads for every contender; `None` leaves each at its default (all cores).
+    pub threads: Option<usize>,
+    /// Runs per contender; the report keeps every sample and uses the fastest.
+    pub repeat: u32,
+    pub skip_duckdb: bool,
+    pub skip_polars: bool,
+    pub skip_copy: bool,
+}
+
+impl SortBenchConfig {
+    /// The issue's defaults for `sluice_bin`; data under `.bench/sort-<rows>-<files>-<seed>`,
+    /// work under `.bench/sort-work`.
+    pub fn new(sluice_bin: impl Into<PathBuf>) -> Self {
+        SortBenchConfig {
+            sluice_bin: sluice_bin.into(),
+            sluice_build: "unknown".to_string(),
+            python: PathBuf::from("python3"),
+            rows: DEFAULT_ROWS,
+            files: DEFAULT_FILES,
+            seed: DEFAULT_SEED,
+            data_dir: default_data_dir(DEFAULT_ROWS, DEFAULT_FILES, DEFAULT_SEED),
+            work_dir: PathBuf::from(".bench/sort-work"),
+            memory_limit: DEFAULT_MEMORY_LIMIT.to_string(),
+            threads: None,
+            repeat: 1,
+            skip_duckdb: false,
+            skip_polars: false,
+            skip_copy: false,
+        }
+    }
+
+    /// Refuse settings that cannot give a meaningful run.
+    pub fn validate(&self) -> Result<(), BenchError> {
+        if self.rows == 0 || self.files == 0 {
+            return Err(BenchError::InvalidArgument(format!(
+                "--rows and --files must be positive (got {} rows, {} files)",
+                self.rows, self.files
+            )));
+        }
+        if self.repeat == 0 {
+            return Err(BenchError::InvalidArgument(
+                "--repeat must be at least 1".into(),
+            ));
+        }
+        if self.threads == Some(0) {
+            return Err(BenchError::InvalidArgument(
+                "--threads must be at least 1".into(),
+            ));
+        }
+        // The scratch directory is wiped between runs; it must never hold the input.
+        let scratch = absolute(&self.scratch_dir());
+        let data = absolute(&self.data_dir);
+        if data.starts_with(&scratch) {
+            return Err(BenchError::InvalidArgument(format!(
+                "--data {} overlaps the bench scratch directory {}",
+                self.data_dir.display(),
+                scratch.display()
+            )));
+        }
+        Ok(())
+    }
+
+    /// `<work>/bench-sort/`: wiped and refilled by the run.
+    pub fn scratch_dir(&self) -> PathBuf {
+        self.work_dir.join("bench-sort")
+    }
+
+    /// `<work>/bench-sort.json`: the report, for `sluice bench report`.
+    pub fn report_path(&self) -> PathBuf {
+        self.work_dir.join("bench-sort.json")
+    }
+}
+
+/// `.bench/sort-<rows>-<files>-<seed>` (the repository ignores `/.bench`).
+pub fn default_data_dir(rows: u64, files: u32, seed: u64) -> PathBuf {
+    PathBuf::from(format!(".bench/sort-{rows}-{files}-{seed}"))
+}
+
+/// `path` made absolute against the current directory (without touching the disk, so it
+/// works for directories that do not exist yet).
+pub fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_match_the_issue() {
+        let c = SortBenchConfig::new("sluice");
+        assert_eq!((c.rows, c.files, c.seed), (20_000_000, 40, 1));
+        assert_eq!(c.data_dir, PathBuf::from(".bench/sort-20000000-40-1"));
+        assert_eq!(c.memory_limit, "1GiB");
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn rejects_meaningless_settings() {
+        let mut c = SortBenchConfig::new("sluice");
+        c.repeat = 0;
+        assert!(matches!(c.validate(), Err(BenchError::InvalidArgument(_))));
+        let mut c = SortBenchConfig::new("sluice");
+        c.threads = Some(0);
+        assert!(matches!(c.validate(), Err(BenchError::InvalidArgument(_))));
+        let mut c = SortBenchConfig::new("sluice");
+        c.data_dir = c.scratch_dir().join("data");
+        assert!(matches!(c.validate(), Err(BenchError::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn data_and_work_may_share_a_directory() {
+        let mut c = SortBenchConfig::new("sluice");
+        c.data_dir = PathBuf::from("/tmp/x");
+        c.work_dir = PathBuf::from("/tmp/x");
+        assert!(c.validate().is_ok());
+    }
+}

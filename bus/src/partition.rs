@@ -1,0 +1,310 @@
+//! The writer of one partition: the lock file, offsets, rolling, poisoning and group commit.
+//!
+//! An append, in the caller's thread (records were encoded before, outside any lock):
+//!
+//! ```text
+//!  1. lock state ── poisoned? -> BUS_PARTITION_POISONED
+//!  2. for each run of frames that fits the active segment:
+//!       roll if needed (seal = fsync old segment, create next, fsync dir, retention)
+//!       stamp base offsets + CRCs, one pwrite, index entries
+//!  3. seq = ++written_seq; remember the log file; unlock
+//!  4. durability: EveryBatch -> wait_synced(seq) (group commit, below); else return
+//!
+//!  group commit (wait_synced):          appender A        appender B      appender C
+//!    lock sync state; loop {            write seq 7       write seq 8
+//!      synced >= seq  -> done           fsync (target 8)  waits           write seq 9
+//!      failed         -> poisoned         ...             waits           waits
+//!      nobody syncing -> become syncer: done: synced=8 -> B done          fsync (target 9)
+//!        target = written_seq, fsync
+//!        outside the lock, publish
+//!      else wait for the syncer }
+//! ```
+//!
+//! The fsync runs outside both locks, so appenders keep writing while it runs and the next
+//! fsync covers all of them: concurrent appenders share fsyncs.
+
+use std::fs::{File, OpenOptions};
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::Duration;
+
+use crate::error::{BusError, Result};
+use crate::format::meta::TopicConfig;
+use crate::format::record::EncodedBatches;
+use crate::retention;
+use crate::segment::recovery::{self, Opened};
+use crate::segment::writer::SegmentWriter;
+use crate::sync::{Durability, Syncer};
+
+/// Name of the lock file in a partition directory.
+pub const LOCK_FILE: &str = "writer.lock";
+
+struct WriterState {
+    segment: SegmentWriter,
+    written_seq: u64,
+}
+
+#[derive(Default)]
+struct SyncState {
+    synced_seq: u64,
+    syncing: bool,
+}
+
+/// A partition opened for writing (holding its lock file).
+pub struct PartitionWriter {
+    topic: String,
+    partition: u32,
+    dir: PathBuf,
+    config: TopicConfig,
+    durability: Durability,
+    syncer: Arc<dyn Syncer>,
+    state: Mutex<WriterState>,
+    sync: Mutex<SyncState>,
+    synced: Condvar,
+    poisoned: AtomicBool,
+    poison_reason: Mutex<Option<(&'static str, String)>>,
+    /// Held for the writer's lifetime: the flock is the one-writer guarantee.
+    _lock: File,
+}
+
+/// A written append waiting for its durability policy.
+#[derive(Debug, Clone)]
+pub struct Ticket {
+    pub offsets: Range<u64>,
+    seq: u64,
+}
+
+impl PartitionWriter {
+    /// Lock, recover and open partition `partition` whose directory is `dir`.
+    pub fn open(
+        dir: &Path,
+        topic: &str,
+        partition: u32,
+        config: TopicConfig,
+        durability: Durability,
+        syncer: Arc<dyn Syncer>,
+    ) -> Result<Self> {
+        let lock = acquire_lock(dir, topic, partition)?;
+        let interval = config.index_interval_bytes;
+        let Opened { active, .. } = recovery::open_for_write(dir, interval)?;
+        let segment = match active {
+            Some(a) => SegmentWriter::resume(dir, a, interval)?,
+            None => SegmentWriter::create(dir, 0, interval)?,
+        };
+        Ok(PartitionWriter {
+            topic: topic.to_string(),
+            partition,
+            dir: dir.to_path_buf(),
+            config,
+            durability,
+            syncer,
+            state: Mutex::new(WriterState {
+                segment,
+                written_seq: 0,
+            }),
+            sync: Mutex::new(SyncState::default()),
+            synced: Condvar::new(),
+            poisoned: AtomicBool::new(false),
+            poison_reason: Mutex::new(None),
+            _lock: lock,
+        })
+    }
+
+    /// The partition number.
+    pub fn partition(&self) -> u32 {
+        self.partition
+    }
+
+    /// The offset the next record will get.
+    pub fn end_offset(&self) -> u64 {
+        lock(&self.state).segment.end_offset
+    }
+
+    fn poison(&self, operation: &'static str, err: &std::io::Error) {
+        tracing::error!(
+            topic = %self.topic,
+            partition = self.partition,
+            "{operation} failed, partition poisoned: {err}"
+        );
+        lock(&self.poison_reason).get_or_insert((operation, err.to_string()));
+        self.poisoned.store(true, Ordering::SeqCst);
+        self.synced.notify_all();
+    }
+
+    fn poisoned_error(&self) -> BusError {
+        let (operation, reason) = lock(&self.poison_reason)
+            .clone()
+            .unwrap_or(("fsync", String::new()));
+        BusError::PartitionPoisoned {
+            topic: self.topic.clone(),
+            partition: self.partition,
+            operation,
+            reason,
+        }
+    }
+
+    /// Write encoded batches (steps 1 to 3); the returned ticket still has to meet the
+    /// durability policy ([`PartitionWriter::wait`]).
+    pub fn write(&self, batches: &mut EncodedBatches) -> Result<Ticket> {
+        let mut st = lock(&self.state);
+        if self.poisoned.load(Ordering::SeqCst) {
+            return Err(self.poisoned_error());
+        }
+        let first = st.segment.end_offset;
+        let mut next = first;
+        let frames = std::mem::take(&mut batches.frames);
+        let mut i = 0;
+        while i < frames.len() {
+            // The run of frames that fits the active segment (at least one).
+            let room = self.config.segment_bytes.saturating_sub(st.segment.size);
+            let mut j = i;
+            let mut bytes = 0u64;
+            while j < frames.len() && (j == i || bytes + frames[j].len as u64 <= room) {
+                bytes += frames[j].len as u64;
+                j += 1;
+            }
+            let too_old = st.segment.opened_at.elapsed() >= Duration::from_millis(self.config.segment_ms);
+            if st.segment.size > 0 && (bytes > room || too_old) {
+                self.roll(&mut st)?;
+                continue;
+            }
+            for f in &frames[i..j] {
+                crate::format::batch::stamp(
+                    &mut batches.bytes[f.start..f.start + f.len],
+                    next,
+                    f.tail_crc(),
+                );
+                next += f.record_count as u64;
+            }
+            if let Err(e) = st.segment.append(batches, &frames[i..j]) {
+                self.poison("write", &e);
+                batches.frames = frames;
+                return Err(self.poisoned_error());
+            }
+            i = j;
+        }
+        batches.frames = frames;
+        st.written_seq += 1;
+        Ok(Ticket {
+            offsets: first..next,
+            seq: st.written_seq,
+        })
+    }
+
+    /// Seal the active segment and start the next one; then apply retention.
+    fn roll(&self, st: &mut WriterState) -> Result<()> {
+        if let Err(e) = st.segment.seal(self.syncer.as_ref()) {
+            self.poison("fsync", &e);
+            return Err(self.poisoned_error());
+        }
+        let base = st.segment.end_offset;
+        let interval = self.config.index_interval_bytes;
+        st.segment = SegmentWriter::create(&self.dir, base, interval)?;
+        // Everything written so far is in sealed (fsynced) segments now.
+        {
+            let mut s = lock(&self.sync);
+            s.synced_seq = s.synced_seq.max(st.written_seq);
+        }
+        self.synced.notify_all();
+        if let Err(e) = retention::enforce(&self.dir, &self.config, base) {
+            tracing::warn!(dir = %self.dir.display(), "retention failed: {e}");
+        }
+        Ok(())
+    }
+
+    /// Apply retention now (under the state lock, so it cannot race a roll).
+    pub fn enforce_retention(&self) -> Result<Vec<retention::Deleted>> {
+        let st = lock(&self.state);
+        retention::enforce(&self.dir, &self.config, st.segment.base)
+    }
+
+    /// Wait until the ticket meets the durability policy.
+    pub fn wait(&self, ticket: &Ticket) -> Result<()> {
+        match self.durability {
+            Durability::EveryBatch => self.wait_synced(ticket.seq),
+            Durability::Interval(_) | Durability::Never => Ok(()),
+        }
+    }
+
+    /// Make everything written so far durable (group commit).
+    pub fn flush(&self) -> Result<()> {
+        let seq = lock(&self.state).written_seq;
+        self.wait_synced(seq)
+    }
+
+    /// Whether writes are waiting for an fsync.
+    pub fn is_dirty(&self) -> bool {
+        let written = lock(&self.state).written_seq;
+        lock(&self.sync).synced_seq < written
+    }
+
+    fn wait_synced(&self, seq: u64) -> Result<()> {
+        let mut s = lock(&self.sync);
+        loop {
+            if s.synced_seq >= seq {
+                return Ok(());
+            }
+            if self.poisoned.load(Ordering::SeqCst) {
+                return Err(self.poisoned_error());
+            }
+            if s.syncing {
+                s = self.synced.wait(s).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            s.syncing = true;
+            drop(s);
+            let (target, file, path) = {
+                let st = lock(&self.state);
+                let (file, path) = st.segment.log_file();
+                (st.written_seq, file, path)
+            };
+            let result = self.syncer.sync(&file, &path);
+            s = lock(&self.sync);
+            s.syncing = false;
+            match result {
+                Ok(()) => s.synced_seq = s.synced_seq.max(target),
+                Err(e) => self.poison("fsync", &e),
+            }
+            self.synced.notify_all();
+        }
+    }
+}
+
+impl Drop for PartitionWriter {
+    fn drop(&mut self) {
+        if self.durability != Durability::Never && !self.poisoned.load(Ordering::SeqCst) {
+            if let Err(e) = self.flush() {
+                tracing::warn!(topic = %self.topic, partition = self.partition, "final flush failed: {e}");
+            }
+        }
+    }
+}
+
+/// Take the partition's writer lock (`BUS_PARTITION_LOCKED` if another writer has it).
+/// The lock lasts as long as the returned file is open.
+pub fn acquire_lock(dir: &Path, topic: &str, partition: u32) -> Result<File> {
+    let lock_path = dir.join(LOCK_FILE);
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| BusError::io(&lock_path, e))?;
+    match lock.try_lock() {
+        Ok(()) => Ok(lock),
+        Err(std::fs::TryLockError::WouldBlock) => Err(BusError::PartitionLocked {
+            topic: topic.to_string(),
+            partition,
+            lock: lock_path,
+        }),
+        Err(std::fs::TryLockError::Error(e)) => Err(BusError::io(&lock_path, e)),
+    }
+}
+
+/// Lock a mutex, ignoring poisoning by a panicked thread (state stays consistent: every
+/// field is updated only after the operation it records succeeded).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}

@@ -1,0 +1,468 @@
+//! The fast path: a whole Arrow batch of one output becomes envelopes, ids, hashes, partitions
+//! and check results in one pass over its rows, with the column types matched once per batch
+//! and every byte written by hand ([`crate::json`]).
+//!
+//! Per row, in this order:
+//!
+//! 1. checks, first failure wins (as in [`super::check`]): a null primary-key value
+//!    (`PRIMARY_KEY_MISSING`); a missing or malformed `ts_utc`, or a pin column of the wrong
+//!    type (`ENVELOPE_INVALID`); a null or empty pin (`PINS_MISSING`); the payload against
+//!    the output's columns (`SCHEMA_FAIL`; columns that cannot fail are not looked at);
+//! 2. `event_id`: the formula's bytes streamed into sha256, no string built (a null pin
+//!    enters as empty text; such a row is quarantined anyway);
+//! 3. the envelope, keys in canonical order, the payload written in place inside it;
+//! 4. the payload hash over `{"event_type":…,"payload":` + the payload bytes just written +
+//!    `,"schema_version":"v1"}`, the dedupe key from a hasher pre-fed with
+//!    `platform_run_id:event_class:`, and the partition from the first present field of
+//!    the output's partition-key precedence.
+//!
+//! ```text
+//!  RecordBatch ──bind columns once──> per row: checks -> event_id -> envelope bytes ─┐
+//!                                                   payload span ─> payload hash     │
+//!                                                   event_id ─────> dedupe key       ├─> EnvelopeBatch
+//!                                                   key field ────> partition        │
+//! ```
+
+use arrow_array::RecordBatch;
+use sha2::{Digest, Sha256};
+use sluice_storage::outputs::{ColumnSpec, OutputSpec, Presence};
+use sluice_storage::timefmt::{parse_rfc3339_micros, write_rfc3339_micros};
+
+use super::columns::{Col, JsonKind};
+use super::{RowPins, RunContext};
+use crate::error::{IngestError, Result};
+use crate::ids::{hex32, partition_for, Hash32};
+use crate::json;
+use crate::reason::ReasonCode;
+
+/// `ts` of a row whose `ts_utc` is null or malformed.
+pub const NO_TS: i64 = i64::MIN;
+
+/// What the gate needs to know about one row besides its envelope bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowMeta {
+    /// `None` when a primary-key value is null.
+    pub event_id: Option<Hash32>,
+    /// Zeros when there is no event id.
+    pub dedupe_key: Hash32,
+    pub payload_hash: Hash32,
+    /// `ts_utc` in UTC micros, [`NO_TS`] when missing or malformed.
+    pub ts: i64,
+    pub partition: u32,
+    /// The first failed check, if any.
+    pub reason: Option<ReasonCode>,
+    /// Index into [`EnvelopeBatch::pin_sets`].
+    pub pin_set: u32,
+}
+
+/// Envelopes of one batch, back to back, with their metadata.
+#[derive(Debug, Default)]
+pub struct EnvelopeBatch {
+    pub values: Vec<u8>,
+    pub value_ends: Vec<usize>,
+    /// Partition-key text of each row (the bus record key).
+    pub keys: Vec<u8>,
+    pub key_ends: Vec<usize>,
+    pub rows: Vec<RowMeta>,
+    /// The distinct row pins of the batch (usually one).
+    pub pin_sets: Vec<RowPins>,
+    /// Why each failed row failed, in words (row, detail).
+    pub details: Vec<(usize, String)>,
+}
+
+impl EnvelopeBatch {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    pub fn value(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.value_ends[i - 1] };
+        &self.values[start..self.value_ends[i]]
+    }
+    pub fn key(&self, i: usize) -> &[u8] {
+        let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
+        &self.keys[start..self.key_ends[i]]
+    }
+    pub fn detail(&self, row: usize) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|(r, _)| *r == row)
+            .map(|(_, d)| d.as_str())
+    }
+}
+
+/// Builds envelopes for one output and one run context.
+pub struct EnvelopeBuilder {
+    output: &'static OutputSpec,
+    partitions: u32,
+    /// `,"event_type":"<id>","manifest_fingerprint":`
+    after_event_id: Vec<u8>,
+    /// `,"platform_run_id":"…","producer":"…","run_id":"…","scenario_id":`
+    after_payload: Vec<u8>,
+    /// `,"scenario_run_id":"…","schema_version":"v1","seed":`
+    after_scenario_id: Vec<u8>,
+    /// `{"event_type":"<id>","payload":`
+    hash_prefix: Vec<u8>,
+    /// sha256 state after `platform_run_id:event_class:`.
+    dedupe_prefix: Sha256,
+}
+
+/// Where the payload check of one column must look at cells.
+struct SchemaCheck<'c> {
+    spec: &'static ColumnSpec,
+    col: Option<&'c Col<'c>>,
+}
+
+impl SchemaCheck<'_> {
+    fn problem(&self, i: usize) -> Option<String> {
+        let Some(col) = self.col else {
+            return (self.spec.presence != Presence::Optional)
+                .then(|| format!("{} is missing", self.spec.name));
+        };
+        match col.kind(i) {
+            JsonKind::Null if self.spec.presence == Presence::Required => {
+                Some(format!("{} is null", self.spec.name))
+            }
+            JsonKind::Null => None,
+            k if k.satisfies(self.spec.ty) => None,
+            k => Some(format!(
+                "{} is a {k:?}, expected {:?}",
+                self.spec.name, self.spec.ty
+            )),
+        }
+    }
+}
+
+fn class_of(col: &Col<'_>) -> Option<JsonKind> {
+    match col {
+        Col::F16(_) | Col::F32(_) | Col::F64(_) => Some(JsonKind::Float),
+        Col::Str(_) | Col::LargeStr(_) | Col::StrView(_) => Some(JsonKind::Str),
+        Col::Bool(_) => Some(JsonKind::Bool),
+        Col::Null(_) => None,
+        _ => Some(JsonKind::Int),
+    }
+}
+
+/// Whether a column can fail its spec on some row (if not, rows skip it).
+fn may_fail(spec: &ColumnSpec, col: Option<&Col<'_>>) -> bool {
+    let Some(col) = col else {
+        return spec.presence != Presence::Optional;
+    };
+    let Some(class) = class_of(col) else {
+        // An all-null column: fails only if required.
+        return spec.presence == Presence::Required;
+    };
+    if !class.satisfies(spec.ty) {
+        return true;
+    }
+    // Right type: only nulls (and non-finite floats, written as null) can fail.
+    spec.presence == Presence::Required && (col.has_nulls() || class == JsonKind::Float)
+}
+
+fn write_opt_json(out: &mut Vec<u8>, col: Option<&Col<'_>>, i: usize) {
+    match col {
+        Some(c) => c.write_json(out, i),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+impl EnvelopeBuilder {
+    pub fn new(output: &'static OutputSpec, run: &RunContext, partitions: u32) -> Self {
+        let mut after_event_id = b",\"event_type\":".to_vec();
+        json::write_str(&mut after_event_id, output.id);
+        after_event_id.extend_from_slice(b",\"manifest_fingerprint\":");
+        let mut after_payload = b",\"platform_run_id\":".to_vec();
+        json::write_str(&mut after_payload, &run.platform_run_id);
+        after_payload.extend_from_slice(b",\"producer\":");
+        json::write_str(&mut after_payload, &run.producer);
+        after_payload.extend_from_slice(b",\"run_id\":");
+        json::write_str(&mut after_payload, &run.run_id);
+        after_payload.extend_from_slice(b",\"scenario_id\":");
+        let mut after_scenario_id = b",\"scenario_run_id\":".to_vec();
+        json::write_str(&mut after_scenario_id, &run.scenario_run_id);
+        after_scenario_id.extend_from_slice(b",\"schema_version\":\"v1\",\"seed\":");
+        let mut hash_prefix = b"{\"event_type\":".to_vec();
+        json::write_str(&mut hash_prefix, output.id);
+        hash_prefix.extend_from_slice(b",\"payload\":");
+        let mut dedupe_prefix = Sha256::new();
+        dedupe_prefix.update(run.platform_run_id.as_bytes());
+        dedupe_prefix.update(b":");
+        dedupe_prefix.update(output.event_class.as_bytes());
+        dedupe_prefix.update(b":");
+        EnvelopeBuilder {
+            output,
+            partitions: partitions.max(1),
+            after_event_id,
+            after_payload,
+            after_scenario_id,
+            hash_prefix,
+            dedupe_prefix,
+        }
+    }
+
+    pub fn output(&self) -> &'static OutputSpec {
+        self.output
+    }
+
+    /// Build the envelopes of every row of `batch` (see the module doc).
+    pub fn build(&self, batch: &RecordBatch) -> Result<EnvelopeBatch> {
+        let schema = batch.schema();
+        let mut cols: Vec<Col<'_>> = Vec::with_capacity(batch.num_columns());
+        for (f, a) in schema.fields().iter().zip(batch.columns()) {
+            cols.push(Col::bind(a).ok_or_else(|| IngestError::PayloadTypeUnsupported {
+                output_id: self.output.id.to_string(),
+                column: f.name().clone(),
+                data_type: f.data_type().to_string(),
+            })?);
+        }
+        let find = |name: &str| schema.index_of(name).ok().map(|i| &cols[i]);
+        // Payload members in canonical (byte) order, with their `,"name":` prefix.
+        let mut order: Vec<usize> = (0..cols.len()).collect();
+        order.sort_by(|&a, &b| schema.field(a).name().as_bytes().cmp(schema.field(b).name().as_bytes()));
+        let members: Vec<(Vec<u8>, &Col<'_>)> = order
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| {
+                let mut k = if j == 0 { b"{".to_vec() } else { b",".to_vec() };
+                k.extend_from_slice(&json::key_bytes(schema.field(c).name()));
+                (k, &cols[c])
+            })
+            .collect();
+        let pk: Vec<Option<&Col<'_>>> = self.output.primary_key.iter().map(|k| find(k)).collect();
+        let (mf, ph, seed, sid) = (
+            find("manifest_fingerprint"),
+            find("parameter_hash"),
+            find("seed"),
+            find("scenario_id"),
+        );
+        let pin_type_bad = |c: Option<&Col<'_>>, int: bool, i: usize| {
+            c.is_some_and(|c| !c.is_null(i) && if int { !c.is_int() } else { !c.is_str() })
+        };
+        let ts_col = find("ts_utc");
+        let key_fields: Vec<Option<Option<&Col<'_>>>> = self
+            .output
+            .partition_key_fields
+            .iter()
+            .map(|f| if *f == "event_id" { None } else { Some(find(f)) })
+            .collect();
+        let checks: Vec<SchemaCheck<'_>> = self
+            .output
+            .all_columns()
+            .map(|spec| SchemaCheck {
+                spec,
+                col: find(spec.name),
+            })
+            .filter(|c| may_fail(c.spec, c.col))
+            .collect();
+
+        let n = batch.num_rows();
+        let mut out = EnvelopeBatch {
+            values: Vec::with_capacity(n * 640),
+            value_ends: Vec::with_capacity(n),
+            keys: Vec::with_capacity(n * 12),
+            key_ends: Vec::with_capacity(n),
+            rows: Vec::with_capacity(n),
+            pin_sets: Vec::new(),
+            details: Vec::new(),
+        };
+        let mut text = Vec::with_capacity(64);
+        let mut ts_buf = String::with_capacity(32);
+        for i in 0..n {
+            // 1. checks.
+            let raw_ts = ts_col.and_then(|c| c.str_at(i));
+            let ts = raw_ts.and_then(parse_rfc3339_micros).unwrap_or(NO_TS);
+            let pk_missing = pk.iter().any(|c| c.is_none_or(|c| c.is_null(i)));
+            let pin_missing = |c: Option<&Col<'_>>| {
+                c.is_none_or(|c| c.is_null(i) || c.str_at(i).is_some_and(str::is_empty))
+            };
+            let reason = if pk_missing {
+                Some((ReasonCode::PrimaryKeyMissing, "a primary-key value is null".to_string()))
+            } else if ts == NO_TS {
+                Some((ReasonCode::EnvelopeInvalid, format!("ts_utc {raw_ts:?} is missing or malformed")))
+            } else if pin_type_bad(seed, true, i)
+                || pin_type_bad(mf, false, i)
+                || pin_type_bad(ph, false, i)
+                || pin_type_bad(sid, false, i)
+            {
+                Some((ReasonCode::EnvelopeInvalid, "a pin column has the wrong type".to_string()))
+            } else if [mf, ph, seed, sid].into_iter().any(pin_missing) {
+                Some((ReasonCode::PinsMissing, "a pin is null or empty".to_string()))
+            } else {
+                checks
+                    .iter()
+                    .find_map(|c| c.problem(i))
+                    .map(|d| (ReasonCode::SchemaFail, d))
+            };
+
+            // 2. event_id.
+            let event_id = (!pk_missing).then(|| {
+                let mut h = Sha256::new();
+                h.update(self.output.id.as_bytes());
+                for c in pk.iter().copied().chain([mf, ph, seed, sid]) {
+                    h.update(b"|");
+                    text.clear();
+                    if let Some(c) = c {
+                        c.write_text(&mut text, i);
+                    }
+                    h.update(&text);
+                }
+                let id: Hash32 = h.finalize().into();
+                id
+            });
+
+            // 3. the envelope.
+            let v = &mut out.values;
+            v.extend_from_slice(b"{\"event_id\":");
+            match &event_id {
+                Some(id) => {
+                    v.push(b'"');
+                    v.extend_from_slice(&hex32(id));
+                    v.push(b'"');
+                }
+                None => v.extend_from_slice(b"null"),
+            }
+            v.extend_from_slice(&self.after_event_id);
+            write_opt_json(v, mf, i);
+            v.extend_from_slice(b",\"parameter_hash\":");
+            write_opt_json(v, ph, i);
+            v.extend_from_slice(b",\"payload\":");
+            let payload_start = v.len();
+            if members.is_empty() {
+                v.push(b'{');
+            }
+            for (k, c) in &members {
+                v.extend_from_slice(k);
+                c.write_json(v, i);
+            }
+            v.push(b'}');
+            let payload_end = v.len();
+            v.extend_from_slice(&self.after_payload);
+            write_opt_json(v, sid, i);
+            v.extend_from_slice(&self.after_scenario_id);
+            write_opt_json(v, seed, i);
+            v.extend_from_slice(b",\"ts_utc\":");
+            match raw_ts {
+                Some(s) if ts != NO_TS && is_canonical_ts(s) => {
+                    v.push(b'"');
+                    v.extend_from_slice(s.as_bytes());
+                    v.push(b'"');
+                }
+                Some(_) if ts != NO_TS => {
+                    ts_buf.clear();
+                    write_rfc3339_micros(&mut ts_buf, ts);
+                    json::write_str(v, &ts_buf);
+                }
+                Some(s) => json::write_str(v, s),
+                None => v.extend_from_slice(b"null"),
+            }
+            v.push(b'}');
+            out.value_ends.push(v.len());
+
+            // 4. hashes and partition.
+            let payload_hash = {
+                let mut h = Sha256::new();
+                h.update(&self.hash_prefix);
+                h.update(&out.values[payload_start..payload_end]);
+                h.update(b",\"schema_version\":\"v1\"}");
+                h.finalize().into()
+            };
+            let dedupe_key = match &event_id {
+                Some(id) => {
+                    let mut h = self.dedupe_prefix.clone();
+                    h.update(hex32(id));
+                    h.finalize().into()
+                }
+                None => [0u8; 32],
+            };
+            let key_start = out.keys.len();
+            for f in &key_fields {
+                match f {
+                    Some(Some(c)) => {
+                        if c.write_text(&mut out.keys, i) {
+                            break;
+                        }
+                    }
+                    Some(None) => {}
+                    None => {
+                        if let Some(id) = &event_id {
+                            out.keys.extend_from_slice(&hex32(id));
+                            break;
+                        }
+                    }
+                }
+            }
+            let partition = partition_for(&out.keys[key_start..], self.partitions);
+            out.key_ends.push(out.keys.len());
+
+            let pin_set = self.pin_set(&mut out.pin_sets, [mf, ph, seed, sid], i, &mut text);
+            if let Some((_, d)) = &reason {
+                out.details.push((i, d.clone()));
+            }
+            out.rows.push(RowMeta {
+                event_id,
+                dedupe_key,
+                payload_hash,
+                ts,
+                partition,
+                reason: reason.map(|(r, _)| r),
+                pin_set,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The index of row `i`'s pins in `sets`, adding them if new (compared with the last
+    /// set first: pins rarely change inside a batch).
+    fn pin_set(
+        &self,
+        sets: &mut Vec<RowPins>,
+        cols: [Option<&Col<'_>>; 4],
+        i: usize,
+        text: &mut Vec<u8>,
+    ) -> u32 {
+        text.clear();
+        let seed_present = cols[2].is_some_and(|c| c.write_text(text, i));
+        fn string<'a>(c: Option<&Col<'a>>, i: usize) -> Option<&'a [u8]> {
+            c.and_then(|c| c.str_at(i)).map(str::as_bytes)
+        }
+        let vals: [Option<&[u8]>; 4] = [
+            string(cols[0], i),
+            string(cols[1], i),
+            seed_present.then_some(&text[..]),
+            string(cols[3], i),
+        ];
+        let same = |p: &RowPins| {
+            fn b(o: &Option<String>) -> Option<&[u8]> {
+                o.as_ref().map(|s| s.as_bytes())
+            }
+            b(&p.manifest_fingerprint) == vals[0]
+                && b(&p.parameter_hash) == vals[1]
+                && b(&p.seed) == vals[2]
+                && b(&p.scenario_id) == vals[3]
+        };
+        if let Some(last) = sets.last() {
+            if same(last) {
+                return (sets.len() - 1) as u32;
+            }
+        }
+        if let Some(k) = sets.iter().position(same) {
+            return k as u32;
+        }
+        let s = |v: Option<&[u8]>| v.map(|b| String::from_utf8_lossy(b).into_owned());
+        sets.push(RowPins {
+            manifest_fingerprint: s(vals[0]),
+            parameter_hash: s(vals[1]),
+            seed: s(vals[2]),
+            scenario_id: s(vals[3]),
+        });
+        (sets.len() - 1) as u32
+    }
+}
+
+/// True for exactly `YYYY-MM-DDTHH:MM:SS.ffffffZ` (given that it parsed).
+fn is_canonical_ts(s: &str) -> bool {
+    let b = s.as_bytes();
+    b.len() == 27 && b[10] == b'T' && b[19] == b'.' && b[26] == b'Z'
+}

@@ -1,0 +1,259 @@
+//! The deciding half of the gate (stage A of the pipeline): envelopes in, a decision per
+//! event out. It owns the dedupe memtable and filter and reads the runs; it never writes
+//! the receipt log or the bus (that is [`super::record::Recorder`]).
+//!
+//! Per event, after the envelope checks ([`crate::envelope::build`]):
+//!
+//! ```text
+//!   failed a check ───────────────────────────────> QUARANTINE (its reason)
+//!   dedupe key unknown ───────────────────────────> ADMIT (memtable += key -> seq, hash)
+//!   known, same payload hash ─────────────────────> DUPLICATE -> original's bus position
+//!   known, other payload hash ────────────────────> QUARANTINE PAYLOAD_HASH_MISMATCH
+//! ```
+//!
+//! An original decided moments ago may not have its bus position yet (its batch is still
+//! being appended): the decision then names the original's receipt seq
+//! ([`OrigRef::Pending`]) and the recorder resolves it, after the original is written.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow_array::RecordBatch;
+use sluice_storage::outputs::OutputSpec;
+
+use super::Origin;
+use crate::envelope::build::{EnvelopeBatch, EnvelopeBuilder};
+use crate::envelope::RunContext;
+use crate::error::Result;
+use crate::ids::Hash32;
+use crate::index::filter::BlockedBloom;
+use crate::index::get_in;
+use crate::index::memtable::{MemEntry, MemTable};
+use crate::index::run::SortedRun;
+use crate::reason::ReasonCode;
+use crate::receipts::context::pins_map;
+use crate::receipts::{Contexts, EbPos, ReceiptReader};
+
+/// Where the original of a duplicate is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrigRef {
+    Known(EbPos),
+    /// Its ADMIT receipt has this seq but may not be written yet.
+    Pending(u64),
+}
+
+/// The decision for one event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowDecision {
+    Admit,
+    Duplicate(OrigRef),
+    Quarantine {
+        reason: ReasonCode,
+        conflict: Option<OrigRef>,
+    },
+}
+
+/// A batch with its decisions, on its way to the recorder.
+pub struct DecidedBatch<T> {
+    pub tag: T,
+    pub output: &'static OutputSpec,
+    pub env: EnvelopeBatch,
+    /// Receipt seq of row 0; row `i` gets `first_seq + i`.
+    pub first_seq: u64,
+    /// Context id of each of `env.pin_sets`.
+    pub ctx_ids: Vec<u32>,
+    pub rows: Vec<RowDecision>,
+    pub origin: Origin,
+}
+
+/// A frozen memtable to be written as a run, covering receipts below `covered_seq`.
+pub struct FlushJob {
+    pub dedupe: Arc<MemTable>,
+    pub covered_seq: u64,
+}
+
+/// The runs after a flush (oldest first).
+pub struct FlushDone {
+    pub runs: Vec<Arc<SortedRun>>,
+}
+
+/// Stage A state.
+pub struct Decider {
+    pub(crate) contexts: Contexts,
+    pub(crate) memtable: MemTable,
+    pub(crate) frozen: Option<Arc<MemTable>>,
+    pub(crate) filter: BlockedBloom,
+    pub(crate) runs: Vec<Arc<SortedRun>>,
+    pub(crate) reader: ReceiptReader,
+    pub(crate) next_seq: u64,
+    pub(crate) run: RunContext,
+    pub(crate) partitions: HashMap<&'static str, u32>,
+    builders: HashMap<&'static str, EnvelopeBuilder>,
+    /// Receipts since the last freeze that the recorder indexes by receipt id (every
+    /// non-ADMIT): they fill its memtable, so they count towards the next flush too.
+    pub(crate) rid_pending: u64,
+    pub(crate) rid_cap: u64,
+    /// Counters for the summary.
+    pub(crate) filter_positives: u64,
+    pub(crate) run_probes: u64,
+}
+
+/// What the index knows about a key.
+pub(crate) struct Known {
+    pub hash: Hash32,
+    pub orig: OrigRef,
+}
+
+impl Decider {
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn new(
+        contexts: Contexts,
+        memtable: MemTable,
+        filter: BlockedBloom,
+        runs: Vec<Arc<SortedRun>>,
+        reader: ReceiptReader,
+        next_seq: u64,
+        run: RunContext,
+    ) -> Self {
+        Decider {
+            contexts,
+            memtable,
+            frozen: None,
+            filter,
+            runs,
+            reader,
+            next_seq,
+            run,
+            partitions: HashMap::new(),
+            builders: HashMap::new(),
+            rid_pending: 0,
+            rid_cap: u64::MAX,
+            filter_positives: 0,
+            run_probes: 0,
+        }
+    }
+
+    /// What the index knows about `key` (see the module doc for the order).
+    pub(crate) fn lookup(&mut self, key: &Hash32) -> Result<Option<Known>> {
+        let mem = |m: &MemTable| {
+            m.get(key).map(|e| Known {
+                hash: e.hash,
+                orig: OrigRef::Pending(e.seq),
+            })
+        };
+        if let Some(k) = mem(&self.memtable) {
+            return Ok(Some(k));
+        }
+        if let Some(k) = self.frozen.as_deref().and_then(mem) {
+            return Ok(Some(k));
+        }
+        if !self.filter.may_contain(key) {
+            return Ok(None);
+        }
+        self.filter_positives += 1;
+        self.run_probes += 1;
+        let Some(seq) = get_in(&self.runs, key)? else {
+            return Ok(None);
+        };
+        let rec = self.reader.read(seq)?;
+        Ok(Some(Known {
+            hash: rec.payload_hash,
+            orig: match rec.eb {
+                Some(eb) => OrigRef::Known(eb),
+                None => OrigRef::Pending(seq),
+            },
+        }))
+    }
+
+    /// Insert an admitted key.
+    pub(crate) fn remember(&mut self, key: Hash32, seq: u64, hash: Hash32) {
+        self.memtable.insert(key, MemEntry { seq, hash });
+    }
+
+    /// Build envelopes for `batch` of `output` and decide every row.
+    pub fn decide<T>(
+        &mut self,
+        output: &'static OutputSpec,
+        batch: &RecordBatch,
+        origin: Origin,
+        tag: T,
+    ) -> Result<DecidedBatch<T>> {
+        let partitions = self.partitions.get(output.topic).copied().unwrap_or(1);
+        let run = &self.run;
+        let builder = self
+            .builders
+            .entry(output.id)
+            .or_insert_with(|| EnvelopeBuilder::new(output, run, partitions));
+        let env = builder.build(batch)?;
+        let mut ctx_ids = Vec::with_capacity(env.pin_sets.len());
+        for ps in &env.pin_sets {
+            ctx_ids.push(self.contexts.id_for(output.id, pins_map(&self.run, ps))?);
+        }
+        let first_seq = self.next_seq;
+        self.next_seq += env.len() as u64;
+        let mut rows = Vec::with_capacity(env.len());
+        for (i, row) in env.rows.iter().enumerate() {
+            if let Some(reason) = row.reason {
+                rows.push(RowDecision::Quarantine {
+                    reason,
+                    conflict: None,
+                });
+                continue;
+            }
+            let d = match self.lookup(&row.dedupe_key)? {
+                None => {
+                    self.remember(row.dedupe_key, first_seq + i as u64, row.payload_hash);
+                    RowDecision::Admit
+                }
+                Some(k) if k.hash == row.payload_hash => RowDecision::Duplicate(k.orig),
+                Some(k) => RowDecision::Quarantine {
+                    reason: ReasonCode::PayloadHashMismatch,
+                    conflict: Some(k.orig),
+                },
+            };
+            rows.push(d);
+        }
+        self.rid_pending += rows.iter().filter(|d| **d != RowDecision::Admit).count() as u64;
+        Ok(DecidedBatch {
+            tag,
+            output,
+            env,
+            first_seq,
+            ctx_ids,
+            rows,
+            origin,
+        })
+    }
+
+    /// Whether the memtable should be frozen and flushed.
+    pub fn needs_flush(&self) -> bool {
+        self.memtable.is_full() || self.rid_pending >= self.rid_cap
+    }
+
+    /// Freeze the memtable (its keys enter the filter now) and hand out the flush job.
+    pub fn freeze(&mut self) -> FlushJob {
+        let cap = self.memtable.capacity();
+        let old = std::mem::replace(&mut self.memtable, MemTable::with_capacity(cap));
+        for k in old.keys() {
+            self.filter.insert(k);
+        }
+        let frozen = Arc::new(old);
+        self.frozen = Some(frozen.clone());
+        self.rid_pending = 0;
+        FlushJob {
+            dedupe: frozen,
+            covered_seq: self.next_seq,
+        }
+    }
+
+    /// A flush finished: its runs replace the frozen memtable.
+    pub fn flushed(&mut self, done: FlushDone) {
+        self.runs = done.runs;
+        self.frozen = None;
+    }
+
+    /// Whether a frozen memtable is waiting for its flush.
+    pub fn flush_in_flight(&self) -> bool {
+        self.frozen.is_some()
+    }
+}

@@ -1,0 +1,270 @@
+//! The recording half of the gate (stage B of the pipeline): decided batches in, durable
+//! bus records and receipts out. It owns the receipt and quarantine logs, the receipt-id
+//! memtable, the run files and the manifest.
+//!
+//! Per batch, in this order (the order is the crash-safety argument, `docs/replay.md`):
+//!
+//! 1. admitted events, grouped by partition in row order, are appended to the sink; each
+//!    append returns once durable, with consecutive offsets;
+//! 2. quarantined events get a quarantine record;
+//! 3. every event gets its receipt (in row order, one write): ADMIT with its own position,
+//!    DUPLICATE with the original's, resolved from this batch or from the receipt log;
+//! 4. the watermarks move past the appended offsets.
+//!
+//! A crash between 1 and 3 leaves bus records without receipts; the next open finds them
+//! past the watermarks and writes their receipts (`super::reconcile`).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::json;
+use sluice_storage::timefmt::format_rfc3339_micros;
+
+use super::decide::{DecidedBatch, FlushDone, FlushJob, OrigRef, RowDecision};
+use super::manifest::{Manifest, Watermarks, MANIFEST_FORMAT, VERSION};
+use crate::error::{IngestError, Result};
+use crate::ids::{hex32_string, receipt_id_bytes, Hash32};
+use crate::index::memtable::{MemEntry, MemTable};
+use crate::index::{remove_files, RunSet};
+use crate::quarantine::QuarantineLog;
+use crate::reason::Decision;
+use crate::receipts::{EbPos, ReceiptLog, ReceiptReader, ReceiptRecord};
+use crate::sink::{Sink, SinkRecord};
+
+/// What happened to one batch.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct BatchCounts {
+    pub events: u64,
+    pub admitted: u64,
+    pub duplicates: u64,
+    pub quarantined: u64,
+    /// Quarantines per reason, in [`crate::reason::ReasonCode::ALL`] order.
+    pub by_reason: [u64; 5],
+}
+
+impl BatchCounts {
+    pub fn add(&mut self, o: &BatchCounts) {
+        self.events += o.events;
+        self.admitted += o.admitted;
+        self.duplicates += o.duplicates;
+        self.quarantined += o.quarantined;
+        for (a, b) in self.by_reason.iter_mut().zip(o.by_reason) {
+            *a += b;
+        }
+    }
+}
+
+/// The key a receipt id is indexed under (16 bytes, zero-padded).
+pub fn receipt_id_key(rid: &[u8; 16]) -> Hash32 {
+    let mut k = [0u8; 32];
+    k[..16].copy_from_slice(rid);
+    k
+}
+
+/// Stage B state.
+pub struct Recorder {
+    pub(crate) receipts: ReceiptLog,
+    pub(crate) reader: ReceiptReader,
+    pub(crate) quarantine: QuarantineLog,
+    pub(crate) quarantine_path: PathBuf,
+    pub(crate) rid_mem: MemTable,
+    pub(crate) dedupe_runs: RunSet,
+    pub(crate) rid_runs: RunSet,
+    pub(crate) watermarks: Watermarks,
+    pub(crate) manifest_path: PathBuf,
+    /// Entries of a full memtable: the unit of the compaction tiers.
+    pub(crate) tier_base: u64,
+    pub(crate) covered_seq: u64,
+    pub(crate) flushes: u64,
+}
+
+fn surrogate_id(output_id: &str, label: &str, row: u64) -> String {
+    format!("{output_id}/{label}#{row}")
+}
+
+impl Recorder {
+    /// Record one decided batch (see the module doc).
+    pub fn record<T>(&mut self, sink: &mut dyn Sink, b: &DecidedBatch<T>) -> Result<BatchCounts> {
+        let topic = b.output.topic;
+        let n = b.rows.len();
+        // 1. Append admitted events per partition, in row order.
+        let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
+        for (i, d) in b.rows.iter().enumerate() {
+            if *d == RowDecision::Admit {
+                by_partition.entry(b.env.rows[i].partition).or_default().push(i);
+            }
+        }
+        let mut offsets: Vec<u64> = vec![u64::MAX; n];
+        let records: Vec<Vec<SinkRecord<'_>>> = by_partition
+            .values()
+            .map(|rows| {
+                rows.iter()
+                    .map(|&i| SinkRecord {
+                        ts_micros: b.env.rows[i].ts,
+                        key: b.env.key(i),
+                        value: b.env.value(i),
+                    })
+                    .collect()
+            })
+            .collect();
+        let groups: Vec<(u32, &[SinkRecord<'_>])> = by_partition
+            .keys()
+            .zip(&records)
+            .map(|(&p, r)| (p, r.as_slice()))
+            .collect();
+        let firsts = sink
+            .append_many(topic, &groups)
+            .map_err(|e| IngestError::sink(topic, e))?;
+        for ((&p, rows), first) in by_partition.iter().zip(firsts) {
+            for (k, &i) in rows.iter().enumerate() {
+                offsets[i] = first + k as u64;
+            }
+            let wm = self.watermarks.entry(topic.to_string()).or_default();
+            wm.insert(p, first + rows.len() as u64);
+        }
+        // 2 and 3. Quarantine records, then every receipt in row order.
+        let resolve = |r: &OrigRef| -> Result<Option<EbPos>> {
+            match *r {
+                OrigRef::Known(eb) => Ok(Some(eb)),
+                OrigRef::Pending(seq) if seq >= b.first_seq => {
+                    let i = (seq - b.first_seq) as usize;
+                    Ok(offsets.get(i).filter(|&&o| o != u64::MAX).map(|&o| EbPos {
+                        partition: b.env.rows[i].partition,
+                        offset: o,
+                    }))
+                }
+                OrigRef::Pending(seq) => Ok(self.reader.read(seq)?.eb),
+            }
+        };
+        let mut counts = BatchCounts {
+            events: n as u64,
+            ..Default::default()
+        };
+        let mut encoded = Vec::with_capacity(n * crate::receipts::RECORD);
+        let mut rid_entries = Vec::new();
+        for (i, d) in b.rows.iter().enumerate() {
+            let meta = &b.env.rows[i];
+            let seq = b.first_seq + i as u64;
+            let event_id_hex = meta.event_id.as_ref().map(hex32_string);
+            let (decision, eb, reasons, quarantine) = match d {
+                RowDecision::Admit => {
+                    counts.admitted += 1;
+                    let eb = EbPos {
+                        partition: meta.partition,
+                        offset: offsets[i],
+                    };
+                    (Decision::Admit, Some(eb), 0u16, None)
+                }
+                RowDecision::Duplicate(orig) => {
+                    counts.duplicates += 1;
+                    (Decision::Duplicate, resolve(orig)?, 0, None)
+                }
+                RowDecision::Quarantine { reason, conflict } => {
+                    counts.quarantined += 1;
+                    counts.by_reason[*reason as usize] += 1;
+                    let conflict = match conflict {
+                        Some(c) => resolve(c)?,
+                        None => None,
+                    };
+                    let row = b.origin.first_row + i as u64;
+                    let body = json!({
+                        "event_id": event_id_hex,
+                        "event_type": b.output.id,
+                        "reason_codes": [reason.as_str()],
+                        "detail": b.env.detail(i),
+                        "source": {"file": &*b.origin.label, "row": row},
+                        "ts_utc": (meta.ts != crate::envelope::build::NO_TS).then(|| format_rfc3339_micros(meta.ts)),
+                        "conflicts_with": conflict.map(|eb| json!({"topic": b.output.topic, "partition": eb.partition, "offset": eb.offset})),
+                        "envelope": serde_json::from_slice::<serde_json::Value>(b.env.value(i))
+                            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b.env.value(i)).into_owned())),
+                    });
+                    let bytes = serde_json::to_vec(&body)
+                        .map_err(|e| IngestError::InvalidArgument(e.to_string()))?;
+                    let pos = self.quarantine.append(&bytes)?;
+                    (Decision::Quarantine, None, reason.bit(), Some(pos))
+                }
+            };
+            let rid = match &event_id_hex {
+                Some(id) => receipt_id_bytes(decision, id),
+                None => receipt_id_bytes(
+                    decision,
+                    &surrogate_id(b.output.id, &b.origin.label, b.origin.first_row + i as u64),
+                ),
+            };
+            if decision != Decision::Admit {
+                rid_entries.push((receipt_id_key(&rid), seq));
+            }
+            ReceiptRecord {
+                decision,
+                reasons,
+                ctx: b.ctx_ids.get(meta.pin_set as usize).copied().unwrap_or(0),
+                ts: (meta.ts != crate::envelope::build::NO_TS).then_some(meta.ts),
+                event_id: meta.event_id,
+                payload_hash: meta.payload_hash,
+                receipt_id: rid,
+                eb,
+                quarantine,
+            }
+            .encode(&mut encoded);
+        }
+        let first = self.receipts.append(&encoded)?;
+        if first != b.first_seq {
+            return Err(IngestError::corrupt(
+                self.manifest_path.clone(),
+                0,
+                format!("receipt seq {first} written where {} was decided", b.first_seq),
+            ));
+        }
+        for (k, seq) in rid_entries {
+            self.rid_mem.insert(
+                k,
+                MemEntry {
+                    seq,
+                    hash: [0; 32],
+                },
+            );
+        }
+        Ok(counts)
+    }
+
+    /// fsync the quarantine and receipt logs (before a checkpoint names their events).
+    pub fn sync(&self) -> Result<()> {
+        self.quarantine.sync()?;
+        self.receipts.sync()
+    }
+
+    /// Write the frozen dedupe memtable and the receipt-id memtable as runs, compact, and
+    /// publish the manifest covering receipts below `job.covered_seq`.
+    pub fn flush(&mut self, job: FlushJob) -> Result<FlushDone> {
+        // Runs must never name receipts a power loss could take back.
+        self.sync()?;
+        self.dedupe_runs.add(job.dedupe.sorted())?;
+        let cap = self.rid_mem.capacity();
+        let rids = std::mem::replace(&mut self.rid_mem, MemTable::with_capacity(cap));
+        self.rid_runs.add(rids.sorted())?;
+        let mut obsolete = self.dedupe_runs.compact(self.tier_base)?;
+        obsolete.extend(self.rid_runs.compact(self.tier_base)?);
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: VERSION,
+            covered_seq: job.covered_seq,
+            quarantine_durable: self.quarantine.end(),
+            dedupe_runs: self.dedupe_runs.names(),
+            receipt_id_runs: self.rid_runs.names(),
+            watermarks: self.watermarks.clone(),
+        };
+        manifest.write(&self.manifest_path)?;
+        remove_files(&obsolete)?;
+        self.covered_seq = job.covered_seq;
+        self.flushes += 1;
+        Ok(FlushDone {
+            runs: self.dedupe_runs.runs().iter().map(Arc::clone).collect(),
+        })
+    }
+
+    /// Where the quarantine log is (for lookups).
+    pub fn quarantine_path(&self) -> &PathBuf {
+        &self.quarantine_path
+    }
+}

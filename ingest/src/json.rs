@@ -1,0 +1,259 @@
+//! A hand-written JSON writer for the hot path, byte-identical to `serde_json`'s compact
+//! output (and so to `sluice_storage::view::canonical_json` when keys are written sorted):
+//!
+//! - strings: `"` and `\` escaped, control bytes as `\b \t \n \f \r` or `\u00xx` (lowercase
+//!   hex), everything else (including `/`, DEL and non-ASCII) verbatim;
+//! - integers: decimal; floats: `serde_json`'s own formatter, non-finite floats as `null`
+//!   (what `serde_json::Value` holds for them);
+//! - no whitespace.
+//!
+//! Plus [`top_level_span`], which finds the bytes of one top-level member's value without
+//! parsing the rest (how reconciliation re-hashes a stored payload byte for byte).
+
+use serde_json::ser::Formatter;
+
+/// What each byte needs when it appears inside a string: 0 = nothing.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x08] = b'b';
+    t[0x09] = b't';
+    t[0x0a] = b'n';
+    t[0x0c] = b'f';
+    t[0x0d] = b'r';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t
+};
+
+/// Append `s` as a JSON string.
+#[inline]
+pub fn write_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
+        out.extend_from_slice(&bytes[start..i]);
+        if esc == b'u' {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 15) as usize]);
+        } else {
+            out.push(b'\\');
+            out.push(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+/// Append an unsigned integer in decimal.
+#[inline]
+pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Append a signed integer in decimal.
+#[inline]
+pub fn write_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    write_u64(out, v.unsigned_abs());
+}
+
+/// Append a float as `serde_json` does; non-finite values become `null`.
+#[inline]
+pub fn write_f64(out: &mut Vec<u8>, v: f64) {
+    if v.is_finite() {
+        // Writing into a Vec cannot fail.
+        let _ = serde_json::ser::CompactFormatter.write_f64(out, v);
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
+/// Append `true` or `false`.
+#[inline]
+pub fn write_bool(out: &mut Vec<u8>, v: bool) {
+    out.extend_from_slice(if v { b"true" } else { b"false" });
+}
+
+/// `"name":` with the name escaped, for precomputed keys.
+pub fn key_bytes(name: &str) -> Vec<u8> {
+    let mut k = Vec::with_capacity(name.len() + 3);
+    write_str(&mut k, name);
+    k.push(b':');
+    k
+}
+
+/// Skip a JSON string starting at `i` (a `"`); returns the index after its closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    while i < b.len() {
+        match b[i] {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Skip one JSON value starting at `i`; returns the index after it. Only the structure is
+/// checked (strings, brackets), which is all a span needs.
+fn skip_value(b: &[u8], i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            let mut j = i;
+            while j < b.len() {
+                match b[j] {
+                    b'"' => {
+                        j = skip_string(b, j)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(j + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                j += 1;
+            }
+            None
+        }
+        _ => {
+            let mut j = i;
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\t' | b'\r') {
+                j += 1;
+            }
+            (j > i).then_some(j)
+        }
+    }
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\n' | b'\t' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// The byte range of the value of top-level member `key` in the JSON object `b`
+/// (`None` if `b` is not an object or has no such member). Keys are compared as raw bytes,
+/// so `key` must not need escaping.
+pub fn top_level_span(b: &[u8], key: &str) -> Option<std::ops::Range<usize>> {
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        return None;
+    }
+    loop {
+        if b.get(i) != Some(&b'"') {
+            return None;
+        }
+        let key_end = skip_string(b, i)?;
+        let name = &b[i + 1..key_end - 1];
+        i = skip_ws(b, key_end);
+        if b.get(i) != Some(&b':') {
+            return None;
+        }
+        let vstart = skip_ws(b, i + 1);
+        let vend = skip_value(b, vstart)?;
+        if name == key.as_bytes() {
+            return Some(vstart..vend);
+        }
+        i = skip_ws(b, vend);
+        match b.get(i) {
+            Some(b',') => i = skip_ws(b, i + 1),
+            _ => return None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn strings_escape_exactly_like_serde_json() {
+        // Every byte value as a one-char string (non-ASCII as a UTF-8 char), plus mixes.
+        let mut cases: Vec<String> = (0u32..=0x7f).map(|c| char::from_u32(c).unwrap().to_string()).collect();
+        cases.extend(["", "plain", "a\"b\\c/d", "tab\there", "é€😀", "\u{7f}\u{1f}x"].map(String::from));
+        for s in cases {
+            let mut ours = Vec::new();
+            write_str(&mut ours, &s);
+            assert_eq!(ours, serde_json::to_vec(&s).unwrap(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn numbers_format_exactly_like_serde_json() {
+        for v in [0i64, 1, -1, 42, i64::MAX, i64::MIN, 1_000_000_007] {
+            let mut ours = Vec::new();
+            write_i64(&mut ours, v);
+            assert_eq!(ours, serde_json::to_vec(&v).unwrap());
+        }
+        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut floats = vec![0.0, -0.0, 1.0, 0.1, 1.25, 1e16, 1e-7, 123456.789, f64::MAX, f64::MIN_POSITIVE];
+        for _ in 0..2000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let f = f64::from_bits(x);
+            if f.is_finite() {
+                floats.push(f);
+            }
+        }
+        for v in floats {
+            let mut ours = Vec::new();
+            write_f64(&mut ours, v);
+            assert_eq!(ours, serde_json::to_vec(&serde_json::Value::from(v)).unwrap(), "{v:e}");
+        }
+        let mut n = Vec::new();
+        write_f64(&mut n, f64::NAN);
+        write_f64(&mut n, f64::INFINITY);
+        assert_eq!(n, b"nullnull");
+        assert_eq!(serde_json::Value::from(f64::NAN), serde_json::Value::Null);
+    }
+
+    #[test]
+    fn spans_find_top_level_members_only() {
+        let doc = br#"{"a":{"payload":1},"s":"x\"}","payload":{"k":[1,{"z":"}"}]},"z":true}"#;
+        let span = top_level_span(doc, "payload").unwrap();
+        assert_eq!(&doc[span], br#"{"k":[1,{"z":"}"}]}"#);
+        assert_eq!(&doc[top_level_span(doc, "z").unwrap()], b"true");
+        assert_eq!(top_level_span(doc, "missing"), None);
+        assert_eq!(top_level_span(b"[1]", "a"), None);
+        assert_eq!(top_level_span(b"{\"a\":", "a"), None);
+    }
+}

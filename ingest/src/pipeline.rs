@@ -1,0 +1,177 @@
+//! The gate on two threads, so that deciding one batch overlaps appending the previous one.
+//!
+//! ```text
+//!  input channel ──> stage A: Decider ──DecidedBatch / FlushJob──> stage B: Recorder ──> sink
+//!  (e.g. replay      envelopes, checks,      (bounded channel)     bus append, quarantine,
+//!   slices)          dedupe decisions   <──────FlushDone─────────   receipts, runs, manifest
+//!                                                                     │
+//!                                                     Progress::durable(tag) after each batch
+//!                                                     Progress::checkpoint() every N events / T
+//! ```
+//!
+//! 1. Stage A converts each input, builds envelopes and decides; when its memtable is full
+//!    it freezes it and sends a flush job down the same channel, so the job reaches stage B
+//!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
+//!    answers with the new runs; a second flush waits for the first.
+//! 2. Stage B records batches in order. After each it calls `Progress::durable` with the
+//!    batch's tag: the batch is on the bus and has receipts. Every `checkpoint_every` events
+//!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
+//!    where a replay persists its cursors: a cursor never gets ahead of durable receipts.
+//! 3. At the end, a final flush and checkpoint. On a failure either stage stops, the other
+//!    sees its channel close, and the first real error is returned.
+
+use std::time::{Duration, Instant};
+
+use arrow_array::RecordBatch;
+use crossbeam_channel::{bounded, Receiver};
+use sluice_storage::outputs::OutputSpec;
+
+use crate::error::{IngestError, Result};
+use crate::gate::decide::{DecidedBatch, FlushDone, FlushJob};
+use crate::gate::record::BatchCounts;
+use crate::gate::{Gate, Origin};
+use crate::sink::Sink;
+
+/// One batch for the gate.
+pub struct GateInput<T> {
+    pub output: &'static OutputSpec,
+    pub batch: RecordBatch,
+    pub origin: Origin,
+    /// Returned in `Progress::durable` once the batch is recorded.
+    pub tag: T,
+}
+
+/// Callbacks from stage B.
+pub trait Progress<T>: Send {
+    /// The batch tagged `tag` is on the bus with its receipts (not yet fsynced).
+    fn durable(&mut self, tag: T, counts: &BatchCounts);
+    /// Everything reported durable so far is fsynced: persist positions now.
+    fn checkpoint(&mut self) -> Result<()>;
+}
+
+/// Pipeline settings.
+#[derive(Debug, Clone)]
+pub struct PipelineConfig {
+    pub checkpoint_every: u64,
+    pub checkpoint_interval: Duration,
+    /// Decided batches queued between the stages.
+    pub queue_depth: usize,
+}
+
+impl Default for PipelineConfig {
+    fn default() -> Self {
+        PipelineConfig {
+            checkpoint_every: 100_000,
+            checkpoint_interval: Duration::from_secs(1),
+            queue_depth: 4,
+        }
+    }
+}
+
+/// Totals of a pipeline run.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct PipelineReport {
+    pub counts: BatchCounts,
+    pub batches: u64,
+    pub checkpoints: u64,
+}
+
+enum ToRecorder<T> {
+    Batch(DecidedBatch<T>),
+    Flush(FlushJob),
+}
+
+/// Run the gate over every input until `inputs` closes (see the module doc).
+pub fn run_pipeline<S: Send, T: Send>(
+    gate: &mut Gate,
+    sink: &mut dyn Sink,
+    inputs: Receiver<S>,
+    convert: impl Fn(S) -> GateInput<T> + Send,
+    progress: &mut dyn Progress<T>,
+    cfg: &PipelineConfig,
+) -> Result<PipelineReport> {
+    let (to_rec, from_dec) = bounded::<ToRecorder<T>>(cfg.queue_depth.max(1));
+    let (done_tx, done_rx) = bounded::<FlushDone>(1);
+    let Gate {
+        decider, recorder, ..
+    } = gate;
+    std::thread::scope(|s| {
+        let stage_a = s.spawn(move || -> Result<()> {
+            let send = |m: ToRecorder<T>| to_rec.send(m).map_err(|_| IngestError::PipelinePanicked);
+            for input in inputs.iter() {
+                let GateInput {
+                    output,
+                    batch,
+                    origin,
+                    tag,
+                } = convert(input);
+                if !decider.partitions.contains_key(output.topic) {
+                    return Err(IngestError::InvalidArgument(format!(
+                        "topic {} is not prepared (call Gate::prepare_topics)",
+                        output.topic
+                    )));
+                }
+                if let Ok(done) = done_rx.try_recv() {
+                    decider.flushed(done);
+                }
+                let decided = decider.decide(output, &batch, origin, tag)?;
+                send(ToRecorder::Batch(decided))?;
+                if decider.needs_flush() {
+                    if decider.flush_in_flight() {
+                        let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
+                        decider.flushed(done);
+                    }
+                    send(ToRecorder::Flush(decider.freeze()))?;
+                }
+            }
+            // The end: flush what is left so lookups need no log scan.
+            if decider.flush_in_flight() {
+                let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
+                decider.flushed(done);
+            }
+            send(ToRecorder::Flush(decider.freeze()))?;
+            let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
+            decider.flushed(done);
+            Ok(())
+        });
+        let stage_b = s.spawn(move || -> Result<PipelineReport> {
+            let mut report = PipelineReport::default();
+            let mut since = 0u64;
+            let mut last = Instant::now();
+            for msg in from_dec.iter() {
+                match msg {
+                    ToRecorder::Batch(b) => {
+                        let counts = recorder.record(sink, &b)?;
+                        report.counts.add(&counts);
+                        report.batches += 1;
+                        since += counts.events;
+                        progress.durable(b.tag, &counts);
+                        if since >= cfg.checkpoint_every || last.elapsed() >= cfg.checkpoint_interval {
+                            recorder.sync()?;
+                            progress.checkpoint()?;
+                            report.checkpoints += 1;
+                            since = 0;
+                            last = Instant::now();
+                        }
+                    }
+                    ToRecorder::Flush(job) => {
+                        let done = recorder.flush(job)?;
+                        // Stage A may have finished with an error and stopped listening.
+                        let _ = done_tx.send(done);
+                    }
+                }
+            }
+            recorder.sync()?;
+            progress.checkpoint()?;
+            report.checkpoints += 1;
+            Ok(report)
+        });
+        let a = stage_a.join().map_err(|_| IngestError::PipelinePanicked)?;
+        let b = stage_b.join().map_err(|_| IngestError::PipelinePanicked)?;
+        match (a, b) {
+            (_, Err(e)) if !matches!(e, IngestError::PipelinePanicked) => Err(e),
+            (Err(e), _) => Err(e),
+            (Ok(()), b) => b,
+        }
+    })
+}

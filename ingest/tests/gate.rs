@@ -1,0 +1,381 @@
+//! The gate end to end over a memory sink: duplicates point at the original offsets, changed
+//! payloads are quarantined, bad rows do not stop anything, dedupe matches a HashMap oracle
+//! through flushes, compactions, reopens and crashes, and a crash between the bus append
+//! and the receipts is reconciled so the bus stays exactly-once.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::*;
+use serde_json::Value;
+use sluice_ingest::gate::record::BatchCounts;
+use sluice_ingest::lookup::Lookup;
+use sluice_ingest::pipeline::{run_pipeline, GateInput, PipelineConfig, Progress};
+use sluice_ingest::sink::{MemorySink, Sink};
+use sluice_ingest::{Decision, Gate, GateConfig, ReasonCode};
+use sluice_storage::outputs::OutputSpec;
+use sluice_storage::view::sha256_hex;
+
+const TOPIC: &str = "fp.bus.traffic.fraud.v1";
+
+fn spec() -> &'static OutputSpec {
+    OutputSpec::get(OUTPUT).unwrap()
+}
+
+fn open(dir: &std::path::Path, sink: &mut MemorySink, memory: u64) -> Gate {
+    let cfg = GateConfig {
+        partitions: 4,
+        dedupe_memory: memory,
+        expected_events: 10_000,
+    };
+    let mut g = Gate::open(dir, &cfg, run_ctx(), sink).unwrap();
+    g.prepare_topics(sink, &[spec()], 4).unwrap();
+    g
+}
+
+fn eid(r: &TRow) -> String {
+    sha256_hex(event_id_string(r).as_bytes())
+}
+
+/// All bus records of the topic as (partition, offset, envelope).
+fn bus(sink: &MemorySink) -> Vec<(u32, u64, Value)> {
+    let mut out = Vec::new();
+    for p in 0..4 {
+        for (o, r) in sink.records(TOPIC, p).into_iter().enumerate() {
+            out.push((p, o as u64, serde_json::from_slice(&r.value).unwrap()));
+        }
+    }
+    out
+}
+
+/// Every receipt: (decision, event_id, eb_ref).
+fn receipts(dir: &std::path::Path) -> Vec<(Decision, Option<String>, Value)> {
+    let l = Lookup::open(dir).unwrap();
+    let mut out = Vec::new();
+    l.scan_all(|_, r, v| {
+        out.push((r.decision, v["event_id"].as_str().map(String::from), v["eb_ref"].clone()));
+        Ok(())
+    })
+    .unwrap();
+    out
+}
+
+/// The bus holds each event once, and receipts agree: one ADMIT per bus record, pointing at it.
+fn assert_bus_and_receipts_agree(dir: &std::path::Path, sink: &MemorySink) -> usize {
+    let records = bus(sink);
+    let mut on_bus: HashMap<String, (u32, u64)> = HashMap::new();
+    for (p, o, v) in &records {
+        let id = v["event_id"].as_str().unwrap().to_string();
+        assert!(on_bus.insert(id.clone(), (*p, *o)).is_none(), "{id} twice on the bus");
+    }
+    let mut admits = 0;
+    for (d, id, eb) in receipts(dir) {
+        let Some(id) = id else { continue };
+        if d == Decision::Quarantine {
+            assert!(eb.is_null());
+            continue;
+        }
+        let (p, o) = on_bus[&id];
+        assert_eq!(eb["topic"], TOPIC);
+        assert_eq!((eb["partition"].as_u64(), eb["offset"].as_u64()), (Some(p.into()), Some(o)));
+        if d == Decision::Admit {
+            admits += 1;
+        }
+    }
+    assert_eq!(admits, records.len(), "one ADMIT receipt per bus record");
+    records.len()
+}
+
+#[test]
+fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let mut g = open(d.path(), &mut sink, 64 << 20);
+    let rows: Vec<TRow> = (0..200).map(|i| row(i, 1)).collect();
+    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    assert_eq!((c.admitted, c.duplicates, c.quarantined), (200, 0, 0));
+    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    assert_eq!((c.admitted, c.duplicates, c.quarantined), (0, 200, 0));
+    // Before close, lookups see the receipts through the log tail; after, through the index.
+    for closed in [false, true] {
+        let l = Lookup::open(d.path()).unwrap();
+        for r in rows.iter().step_by(37) {
+            let found = l.by_event_id(&eid(r)).unwrap();
+            let [admit, dup] = &found.receipts[..] else {
+                panic!("{:?}", found.receipts)
+            };
+            assert_eq!((admit["decision"].as_str(), dup["decision"].as_str()), (Some("ADMIT"), Some("DUPLICATE")));
+            assert_eq!(admit["eb_ref"], dup["eb_ref"]);
+            let expected_rid = &sha256_hex(format!("DUPLICATE:{}", eid(r)).as_bytes())[..32];
+            assert_eq!(dup["receipt_id"], expected_rid);
+            assert_eq!(admit["pins"]["seed"], 42);
+            assert_eq!(admit["pins"]["platform_run_id"], run_ctx().platform_run_id);
+        }
+        if !closed {
+            g.flush().unwrap();
+        }
+    }
+    g.close().unwrap();
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 200);
+}
+
+#[test]
+fn a_changed_payload_under_the_same_id_is_quarantined_as_hash_mismatch() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let mut g = open(d.path(), &mut sink, 64 << 20);
+    let rows: Vec<TRow> = (0..10).map(|i| row(i, 1)).collect();
+    g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    g.flush().unwrap(); // the original is now found through a run, not the memtable
+    let mut changed = rows[3].clone();
+    changed.amount = Some(999.5);
+    let c = g.ingest(&mut sink, spec(), &batch(&[changed.clone()]), origin(50)).unwrap();
+    assert_eq!((c.quarantined, c.by_reason[ReasonCode::PayloadHashMismatch as usize]), (1, 1));
+    // And in the same batch as its original (memtable path).
+    let mut twin = row(77, 1);
+    let first = twin.clone();
+    twin.amount = Some(1.0);
+    let c = g.ingest(&mut sink, spec(), &batch(&[first, twin]), origin(60)).unwrap();
+    assert_eq!((c.admitted, c.quarantined), (1, 1));
+    g.close().unwrap();
+    let l = Lookup::open(d.path()).unwrap();
+    let found = l.by_event_id(&eid(&changed)).unwrap();
+    let q = found.receipts.iter().find(|r| r["decision"] == "QUARANTINE").unwrap();
+    assert_eq!(q["reason_codes"], serde_json::json!(["PAYLOAD_HASH_MISMATCH"]));
+    assert!(q["eb_ref"].is_null());
+    let admit = found.receipts.iter().find(|r| r["decision"] == "ADMIT").unwrap();
+    assert_eq!(found.quarantine[0]["conflicts_with"], admit["eb_ref"]);
+    assert_eq!(found.quarantine[0]["envelope"]["payload"]["amount"], 999.5);
+    assert_eq!(found.quarantine[0]["source"]["row"], 50);
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 11);
+}
+
+#[test]
+fn rows_failing_checks_are_quarantined_and_the_rest_admitted() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let mut g = open(d.path(), &mut sink, 64 << 20);
+    let mut rows: Vec<TRow> = (0..50).map(|i| row(i, 1)).collect();
+    rows[7].amount = None;
+    rows[8].event_type = None;
+    rows[20].manifest_fingerprint = None;
+    rows[30].flow_id = None;
+    rows[40].ts_utc = Some("yesterday".into());
+    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(1000)).unwrap();
+    assert_eq!((c.admitted, c.quarantined), (45, 5));
+    use ReasonCode::*;
+    for (r, n) in [(SchemaFail, 2), (PinsMissing, 1), (PrimaryKeyMissing, 1), (EnvelopeInvalid, 1)] {
+        assert_eq!(c.by_reason[r as usize], n, "{r:?}");
+    }
+    g.close().unwrap();
+    let l = Lookup::open(d.path()).unwrap();
+    let found = l.by_event_id(&eid(&rows[7])).unwrap();
+    assert_eq!(found.receipts[0]["reason_codes"], serde_json::json!(["SCHEMA_FAIL"]));
+    assert_eq!(found.quarantine[0]["detail"], "amount is null");
+    assert_eq!(found.quarantine[0]["source"]["row"], 1007);
+    // The row without a primary key has no event id; its receipt id is the surrogate's.
+    let rid = &sha256_hex(format!("QUARANTINE:{OUTPUT}/part-000000.parquet#1030").as_bytes())[..32];
+    let found = l.by_receipt_id(rid).unwrap();
+    assert_eq!(found.receipts[0]["reason_codes"], serde_json::json!(["PRIMARY_KEY_MISSING"]));
+    assert!(found.receipts[0]["event_id"].is_null());
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 45);
+}
+
+/// What the oracle expects for an event given what it saw before.
+fn oracle_decision(seen: &mut HashMap<(i64, i64), u64>, r: &TRow) -> Decision {
+    let key = (r.flow_id.unwrap(), r.event_seq.unwrap());
+    let payload = r.amount.unwrap().to_bits();
+    match seen.get(&key) {
+        None => {
+            seen.insert(key, payload);
+            Decision::Admit
+        }
+        Some(&p) if p == payload => Decision::Duplicate,
+        Some(_) => Decision::Quarantine,
+    }
+}
+
+#[test]
+fn dedupe_matches_a_hashmap_oracle_through_flushes_reopens_and_crashes() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    // A tiny budget: memtables of ~1000 entries, so flushes and merges happen often.
+    let memory = 200 << 10;
+    let mut g = Some(open(d.path(), &mut sink, memory));
+    let mut rng = SplitMix64(99);
+    let mut seen = HashMap::new();
+    let mut expected = Vec::new();
+    for round in 0..40 {
+        let rows: Vec<TRow> = (0..300)
+            .map(|_| {
+                let mut r = row(rng.below(4000) as i64, rng.below(2) as i64 + 1);
+                if rng.below(10) == 0 {
+                    r.amount = Some(7.25); // a changed payload
+                }
+                r
+            })
+            .collect();
+        for r in &rows {
+            expected.push((eid(r), oracle_decision(&mut seen, r)));
+        }
+        let gate = g.as_mut().unwrap();
+        gate.ingest(&mut sink, spec(), &batch(&rows), origin(round * 300)).unwrap();
+        match round % 7 {
+            3 => g.take().unwrap().close().map(drop).unwrap(), // clean close
+            5 => drop(g.take()),                                // crash: memtables lost
+            _ => {}
+        }
+        if g.is_none() {
+            g = Some(open(d.path(), &mut sink, memory));
+        }
+    }
+    let stats = g.take().unwrap().close().unwrap();
+    assert!(stats.flushes > 0 || stats.dedupe_runs > 0);
+    let got: Vec<(String, Decision)> = receipts(d.path())
+        .into_iter()
+        .map(|(dec, id, _)| (id.unwrap(), dec))
+        .collect();
+    assert_eq!(got.len(), expected.len());
+    for (i, (g, e)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(g, e, "event {i}");
+    }
+    let distinct = seen.len();
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), distinct);
+    let runs = std::fs::read_dir(d.path().join("index/dedupe")).unwrap().count();
+    assert!(runs >= 1, "runs were written");
+}
+
+#[test]
+fn a_crash_between_bus_append_and_receipts_is_reconciled_on_open() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let rows: Vec<TRow> = (0..400).map(|i| row(i, 1)).collect();
+    {
+        let mut g = open(d.path(), &mut sink, 64 << 20);
+        g.ingest(&mut sink, spec(), &batch(&rows[..100]), origin(0)).unwrap();
+        // The next batch reaches the bus (2nd partition append stores and then fails):
+        // some of its records are on the bus, none has a receipt.
+        sink.fail_after_append(4 + 2);
+        let e = g.ingest(&mut sink, spec(), &batch(&rows[100..200]), origin(100)).unwrap_err();
+        assert_eq!(e.code(), "SINK_INJECTED_FAILURE");
+        // The process dies here: no close, no flush.
+    }
+    let on_bus_before = bus(&sink).len();
+    assert!(on_bus_before > 100 && on_bus_before < 200, "{on_bus_before}");
+    let mut g = open(d.path(), &mut sink, 64 << 20);
+    assert_eq!(g.open_report().reconcile.receipts_restored as usize, on_bus_before - 100);
+    // Resume from before the failed batch: the restored ones are duplicates now.
+    let c = g.ingest(&mut sink, spec(), &batch(&rows[100..400]), origin(100)).unwrap();
+    assert_eq!(c.duplicates as usize, on_bus_before - 100);
+    assert_eq!(c.admitted as usize, 300 - (on_bus_before - 100));
+    g.close().unwrap();
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 400);
+}
+
+struct Recorded {
+    tags: Vec<u32>,
+    checkpoints: usize,
+    counts: BatchCounts,
+}
+
+impl Progress<u32> for Recorded {
+    fn durable(&mut self, tag: u32, counts: &BatchCounts) {
+        self.tags.push(tag);
+        self.counts.add(counts);
+    }
+    fn checkpoint(&mut self) -> sluice_ingest::Result<()> {
+        self.checkpoints += 1;
+        Ok(())
+    }
+}
+
+#[test]
+fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
+    let mut rng = SplitMix64(3);
+    let batches: Vec<Vec<TRow>> = (0..30)
+        .map(|_| {
+            (0..200)
+                .map(|_| {
+                    let mut r = row(rng.below(2500) as i64, 1);
+                    if rng.below(20) == 0 {
+                        r.amount = None;
+                    }
+                    r
+                })
+                .collect()
+        })
+        .collect();
+    let memory = 200 << 10;
+    // Single-threaded.
+    let d1 = tempfile::tempdir().unwrap();
+    let mut s1 = MemorySink::new();
+    let mut g1 = open(d1.path(), &mut s1, memory);
+    for (i, b) in batches.iter().enumerate() {
+        g1.ingest(&mut s1, spec(), &batch(b), origin(i as u64 * 200)).unwrap();
+    }
+    g1.close().unwrap();
+    // Pipelined.
+    let d2 = tempfile::tempdir().unwrap();
+    let mut s2 = MemorySink::new();
+    let mut g2 = open(d2.path(), &mut s2, memory);
+    let (tx, rx) = crossbeam_channel::bounded(2);
+    let mut progress = Recorded {
+        tags: Vec::new(),
+        checkpoints: 0,
+        counts: BatchCounts::default(),
+    };
+    let cfg = PipelineConfig {
+        checkpoint_every: 1000,
+        ..PipelineConfig::default()
+    };
+    std::thread::scope(|s| {
+        let feeder = s.spawn(|| {
+            for (i, b) in batches.iter().enumerate() {
+                tx.send((i as u32, batch(b))).unwrap();
+            }
+            drop(tx);
+        });
+        let report = run_pipeline(
+            &mut g2,
+            &mut s2 as &mut dyn Sink,
+            rx,
+            |(i, b)| GateInput {
+                output: spec(),
+                batch: b,
+                origin: origin(u64::from(i) * 200),
+                tag: i,
+            },
+            &mut progress,
+            &cfg,
+        )
+        .unwrap();
+        feeder.join().unwrap();
+        assert_eq!(report.counts.events, 6000);
+        assert!(report.checkpoints >= 6);
+    });
+    g2.close().unwrap();
+    assert_eq!(progress.tags, (0..30).collect::<Vec<_>>());
+    assert!(progress.checkpoints >= 6);
+    assert_eq!(receipts(d1.path()), receipts(d2.path()));
+    assert_eq!(bus(&s1), bus(&s2));
+    assert_eq!(progress.counts.events, 6000);
+}
+
+#[test]
+fn one_writer_per_gate_and_one_run_per_gate() {
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let g = open(d.path(), &mut sink, 64 << 20);
+    let e = Gate::open(d.path(), &GateConfig::default(), run_ctx(), &mut sink)
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), "IG_LOCKED");
+    drop(g);
+    let mut other = run_ctx();
+    other.platform_run_id = "platform_other".into();
+    let e = Gate::open(d.path(), &GateConfig::default(), other, &mut sink)
+        .err()
+        .unwrap();
+    assert_eq!(e.code(), "IG_RUN_MISMATCH");
+}

@@ -1,0 +1,451 @@
+//! The two entry points: [`build_view`] (the sort) and [`copy_floor`] (the same reader and
+//! writer without sorting, as a performance floor).
+//!
+//! `build_view`, numbered as in `docs/sort.md`:
+//! 1. lock the view and repair leftovers of crashed builds ([`ViewLock::acquire`]);
+//! 2. apply the receipt rules (skip, `STREAM_RECEIPT_MISMATCH`, ...) unless `--force`;
+//! 3. plan the source from the footers ([`SourcePlan::open`]);
+//! 4. phase 1: decode, key, digest, cut sorted runs, spill all but the last
+//!    ([`generate_runs`]);
+//! 5. phase 2: merge the runs into parts in a staging directory ([`write_view`]);
+//! 6. validate: row count, digest and time range of source and view must agree;
+//! 7. write receipt then manifest into the staging directory, publish it with one rename.
+//!
+//! On any error the staging directory and the spill directory are removed before the error
+//! returns; a `SIGKILL` leaves them to the next build (step 1 and `spill::clean_stale`).
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Instant;
+
+use arrow_array::{ArrayRef, RecordBatch};
+use rayon::prelude::*;
+use sluice_storage::publish::write_json_atomic;
+use sluice_storage::timefmt::{format_rfc3339_micros, now_micros};
+use sluice_storage::view::{
+    source_locator_digest, stream_view_id, view_dir, StreamSortReceipt, StreamViewManifest,
+    GRANULARITY_FLAT, MANIFEST_FILE, RECEIPT_FILE,
+};
+
+use crate::config::SortConfig;
+use crate::error::{Result, SortError};
+use crate::key::format_time;
+use crate::output::sink::{write_view, ViewStats};
+use crate::output::{total_bytes, writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
+use crate::plan::SourcePlan;
+use crate::read::{read_row_group, SourceStats};
+use crate::runs::generate_runs;
+use crate::source::SortSource;
+use crate::spill::TempSpace;
+use crate::view::{inspect, publish, receipt_matches, staging_dir, ViewLock, ViewState};
+use crate::Progress;
+
+/// Whether a view was built or an existing one kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ViewStatus {
+    Built,
+    Skipped,
+}
+
+/// What one `build_view` (or `copy_floor`) did; the CLI prints it as JSON.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct ViewReport {
+    pub output_id: String,
+    pub status: ViewStatus,
+    pub rows: u64,
+    pub parts: usize,
+    pub bytes: u64,
+    pub view_dir: String,
+    pub elapsed_s: f64,
+    /// Bytes written to spill files.
+    pub spilled_bytes: u64,
+    /// Sorted runs phase 1 cut (1 = the input fit in memory).
+    pub runs: usize,
+    /// Merge passes over the data (0 = no merge).
+    pub merge_levels: u32,
+}
+
+/// A staging directory that is removed unless it was published.
+struct Staging {
+    path: PathBuf,
+    armed: bool,
+}
+
+impl Staging {
+    fn create(view_root: &Path, output_id: &str) -> Result<Self> {
+        let path = staging_dir(view_root, output_id);
+        if path.exists() {
+            fs::remove_dir_all(&path).map_err(|e| SortError::io(&path, e))?;
+        }
+        fs::create_dir_all(&path).map_err(|e| SortError::io(&path, e))?;
+        Ok(Staging { path, armed: true })
+    }
+}
+
+impl Drop for Staging {
+    fn drop(&mut self) {
+        if self.armed {
+            let _ = fs::remove_dir_all(&self.path);
+        }
+    }
+}
+
+fn in_pool<T: Send>(config: &SortConfig, f: impl FnOnce() -> Result<T> + Send) -> Result<T> {
+    config.validate()?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(config.thread_count())
+        .thread_name(|i| format!("sluice-sort-{i}"))
+        .build()
+        .map_err(|e| SortError::Config(format!("thread pool: {e}")))?;
+    pool.install(f)
+}
+
+/// The default spill root: `.sluice-tmp` beside the view root (same disk as the view, and
+/// never a RAM-backed `/tmp`).
+pub fn default_temp_root(view_root: &Path) -> PathBuf {
+    view_root
+        .parent()
+        .unwrap_or(view_root)
+        .join(".sluice-tmp")
+}
+
+/// How the receipt identifies this build.
+struct Identity {
+    view_id: String,
+    locator: String,
+    sort_keys: Vec<String>,
+    paths: Vec<String>,
+}
+
+fn identity(config: &SortConfig, source: &SortSource) -> Identity {
+    let sort_keys = vec![config.sort_key.clone()];
+    let paths = source.path_strings();
+    Identity {
+        view_id: stream_view_id(
+            &source.engine_root_string(),
+            &source.scenario_id,
+            &source.output_id,
+            &sort_keys,
+            GRANULARITY_FLAT,
+        ),
+        locator: source_locator_digest(&paths),
+        sort_keys,
+        paths,
+    }
+}
+
+/// Step 2: `Ok(Some(report))` to skip, `Ok(None)` to build, or the rule's error.
+fn apply_rules(
+    config: &SortConfig,
+    source: &SortSource,
+    id: &Identity,
+    dir: &Path,
+    started: Instant,
+) -> Result<Option<ViewReport>> {
+    let state = inspect(dir)?;
+    if config.force {
+        return Ok(None);
+    }
+    match state {
+        ViewState::Absent | ViewState::Other => Ok(None),
+        ViewState::ManifestOnly => Err(SortError::ReceiptMissing {
+            view_dir: dir.to_path_buf(),
+        }),
+        ViewState::PartsOnly => Err(SortError::PartialExists {
+            view_dir: dir.to_path_buf(),
+        }),
+        ViewState::Receipt(r) => {
+            match receipt_matches(&r, &id.view_id, &id.locator, &id.sort_keys, dir) {
+                Ok(()) => Ok(Some(ViewReport {
+                    output_id: source.output_id.clone(),
+                    status: ViewStatus::Skipped,
+                    rows: r.sorted_stats.row_count,
+                    parts: r.parts.len(),
+                    bytes: total_bytes(&r.parts),
+                    view_dir: dir.to_string_lossy().into_owned(),
+                    elapsed_s: started.elapsed().as_secs_f64(),
+                    spilled_bytes: 0,
+                    runs: 0,
+                    merge_levels: 0,
+                })),
+                Err(detail) => Err(SortError::ReceiptMismatch {
+                    view_dir: dir.to_path_buf(),
+                    detail,
+                }),
+            }
+        }
+    }
+}
+
+/// Step 6.
+fn validate(output_id: &str, raw: &SourceStats, view: &ViewStats) -> Result<()> {
+    let fail = |detail: String| {
+        Err(SortError::ValidationFailed {
+            output_id: output_id.to_string(),
+            detail,
+        })
+    };
+    if raw.digest.row_count != view.digest.row_count {
+        return fail(format!(
+            "row count: source {} != view {}",
+            raw.digest.row_count, view.digest.row_count
+        ));
+    }
+    if raw.digest != view.digest {
+        return fail(format!(
+            "row digest: source sum {:032x} xor {:032x} != view sum {:032x} xor {:032x}",
+            raw.digest.sum, raw.digest.xor, view.digest.sum, view.digest.xor
+        ));
+    }
+    if raw.min_time != view.min_time || raw.max_time != view.max_time {
+        return fail(format!(
+            "time range: source {:?}..{:?} != view {:?}..{:?}",
+            raw.min_time.map(format_time),
+            raw.max_time.map(format_time),
+            view.min_time.map(format_time),
+            view.max_time.map(format_time)
+        ));
+    }
+    Ok(())
+}
+
+/// Sort `source` into its stream view (see the module docs). Runs on a local rayon pool of
+/// `config.threads` threads.
+pub fn build_view(
+    config: &SortConfig,
+    source: &SortSource,
+    progress: &dyn Progress,
+) -> Result<ViewReport> {
+    in_pool(config, || build_in_pool(config, source, progress))
+}
+
+fn build_in_pool(
+    config: &SortConfig,
+    source: &SortSource,
+    progress: &dyn Progress,
+) -> Result<ViewReport> {
+    let started = Instant::now();
+    // Step 1.
+    let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
+    let view_root = fs::canonicalize(&source.view_root)
+        .map_err(|e| SortError::io(&source.view_root, e))?;
+    let dir = view_dir(&view_root, &source.output_id);
+    // Step 2.
+    let id = identity(config, source);
+    if let Some(skipped) = apply_rules(config, source, &id, &dir, started)? {
+        return Ok(skipped);
+    }
+    // Step 3.
+    let plan = SourcePlan::open(&source.output_id, &source.files, &config.sort_key)?;
+    if plan.total_rows == 0 {
+        return Err(SortError::OutputEmpty {
+            output_id: source.output_id.clone(),
+            files: plan.files.len(),
+        });
+    }
+    let budget = config.budget();
+    let temp_root = config
+        .temp_dir
+        .clone()
+        .unwrap_or_else(|| default_temp_root(&view_root));
+    let space = Arc::new(TempSpace::create(&temp_root, config.max_temp_size)?);
+    let mut staging = Staging::create(&view_root, &source.output_id)?;
+    // Step 4.
+    let phase1 = generate_runs(&plan, &budget, &space, progress)?;
+    let runs = phase1.runs.len();
+    plan.freeze();
+    // Step 5.
+    let written = write_view(
+        &plan,
+        phase1.runs,
+        config,
+        &budget,
+        phase1.bytes_per_row,
+        &space,
+        &staging.path,
+        progress,
+    )?;
+    // Step 6.
+    validate(&source.output_id, &phase1.stats, &written.stats)?;
+    // Step 7.
+    let raw = &phase1.stats;
+    let view = &written.stats;
+    let created = format_rfc3339_micros(now_micros());
+    let receipt = StreamSortReceipt {
+        stream_view_id: id.view_id.clone(),
+        engine_run_root: source.engine_root_string(),
+        stream_view_root: view_root.to_string_lossy().into_owned(),
+        output_id: source.output_id.clone(),
+        scenario_id: source.scenario_id.clone(),
+        sort_keys: id.sort_keys.clone(),
+        partition_granularity: GRANULARITY_FLAT.to_string(),
+        source_locator_digest: id.locator.clone(),
+        source_paths: id.paths.clone(),
+        raw_stats: raw
+            .digest
+            .to_side_stats(raw.min_time.map(format_time), raw.max_time.map(format_time)),
+        sorted_stats: view
+            .digest
+            .to_side_stats(view.min_time.map(format_time), view.max_time.map(format_time)),
+        parts: written.parts.clone(),
+        created_utc: created.clone(),
+        status: "OK".to_string(),
+        writer: serde_json::json!({
+            "format_version": 1,
+            "part_size": config.part_size,
+            "row_group_rows": config.row_group_rows,
+            "zstd_level": config.zstd_level,
+            "digest": "sluice-digest-v1",
+        }),
+    };
+    write_json_atomic(&staging.path.join(RECEIPT_FILE), &receipt)?;
+    let manifest = StreamViewManifest {
+        stream_view_id: id.view_id,
+        output_id: source.output_id.clone(),
+        row_count: view.digest.row_count,
+        parts: written.parts.clone(),
+        created_utc: created,
+    };
+    write_json_atomic(&staging.path.join(MANIFEST_FILE), &manifest)?;
+    publish(&staging.path, &dir, dir.exists())?;
+    staging.armed = false;
+    Ok(ViewReport {
+        output_id: source.output_id.clone(),
+        status: ViewStatus::Built,
+        rows: view.digest.row_count,
+        parts: written.parts.len(),
+        bytes: total_bytes(&written.parts),
+        view_dir: dir.to_string_lossy().into_owned(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        spilled_bytes: space.total_written(),
+        runs,
+        merge_levels: written.merge_levels,
+    })
+}
+
+/// Read and re-encode `source` **without sorting**, with the sort's reader, column
+/// representation and writer settings, into its view directory (parts only, no receipt).
+/// A benchmark's floor: the sort can approach it but not beat it.
+pub fn copy_floor(
+    config: &SortConfig,
+    source: &SortSource,
+    progress: &dyn Progress,
+) -> Result<ViewReport> {
+    in_pool(config, || copy_in_pool(config, source, progress))
+}
+
+/// Row groups being assembled from decoded batches, cut every `rows` rows.
+struct RowGroupCutter {
+    rows: usize,
+    pieces: Vec<Vec<ArrayRef>>,
+    filled: usize,
+}
+
+impl RowGroupCutter {
+    /// Split `batch` into pieces; return the row groups it completes.
+    fn push(&mut self, batch: &RecordBatch) -> Vec<Vec<Vec<ArrayRef>>> {
+        let mut done = Vec::new();
+        let mut offset = 0;
+        while offset < batch.num_rows() {
+            let take = (self.rows - self.filled).min(batch.num_rows() - offset);
+            self.pieces
+                .push(batch.columns().iter().map(|c| c.slice(offset, take)).collect());
+            self.filled += take;
+            offset += take;
+            if self.filled == self.rows {
+                done.push(std::mem::take(&mut self.pieces));
+                self.filled = 0;
+            }
+        }
+        done
+    }
+}
+
+fn copy_in_pool(
+    config: &SortConfig,
+    source: &SortSource,
+    progress: &dyn Progress,
+) -> Result<ViewReport> {
+    let started = Instant::now();
+    let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
+    let view_root = fs::canonicalize(&source.view_root)
+        .map_err(|e| SortError::io(&source.view_root, e))?;
+    let dir = view_dir(&view_root, &source.output_id);
+    if !config.force && !matches!(inspect(&dir)?, ViewState::Absent) {
+        return Err(SortError::PartialExists { view_dir: dir });
+    }
+    let plan = SourcePlan::open(&source.output_id, &source.files, &config.sort_key)?;
+    let mut staging = Staging::create(&view_root, &source.output_id)?;
+    let props = writer_properties(&plan, config.zstd_level)?;
+    let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
+    let mut writer = PartWriter::new(&staging.path, plan.schema.clone(), props, config.part_size);
+    let threads = rayon::current_num_threads().max(1);
+    let waves: Vec<_> = plan.tasks.chunks(2 * threads).collect();
+    let read_wave = |i: usize| -> Result<Vec<RecordBatch>> {
+        let per_task: Vec<Vec<RecordBatch>> = waves[i]
+            .par_iter()
+            .map(|t| read_row_group(&plan, t))
+            .collect::<Result<_>>()?;
+        Ok(per_task.into_iter().flatten().collect())
+    };
+    let mut cutter = RowGroupCutter {
+        rows: config.row_group_rows,
+        pieces: Vec::new(),
+        filled: 0,
+    };
+    let mut rows = 0u64;
+    progress.phase("copy", plan.total_rows);
+    let mut emit = |batches: Vec<RecordBatch>, last: bool| -> Result<()> {
+        let mut groups = Vec::new();
+        for b in &batches {
+            groups.extend(cutter.push(b));
+        }
+        if last && !cutter.pieces.is_empty() {
+            groups.push(std::mem::take(&mut cutter.pieces));
+        }
+        for pieces in groups {
+            let n: usize = pieces.iter().map(|p| p[0].len()).sum();
+            let chunks = encoder.encode(&pieces)?;
+            writer.append(EncodedRowGroup {
+                chunks,
+                rows: n as u64,
+                min_time: None,
+                max_time: None,
+            })?;
+            rows += n as u64;
+            progress.advance(n as u64);
+        }
+        Ok(())
+    };
+    let mut current = if waves.is_empty() {
+        Vec::new()
+    } else {
+        read_wave(0)?
+    };
+    for i in 0..waves.len().max(1) {
+        let last = i + 1 >= waves.len();
+        let (next, emitted) = rayon::join(
+            || (!last).then(|| read_wave(i + 1)).transpose(),
+            || emit(std::mem::take(&mut current), last),
+        );
+        emitted?;
+        current = next?.unwrap_or_default();
+    }
+    let parts = writer.finish()?;
+    publish(&staging.path, &dir, dir.exists())?;
+    staging.armed = false;
+    Ok(ViewReport {
+        output_id: source.output_id.clone(),
+        status: ViewStatus::Built,
+        rows,
+        parts: parts.len(),
+        bytes: total_bytes(&parts),
+        view_dir: dir.to_string_lossy().into_owned(),
+        elapsed_s: started.elapsed().as_secs_f64(),
+        spilled_bytes: 0,
+        runs: 0,
+        merge_levels: 0,
+    })
+}

@@ -1,0 +1,185 @@
+//! Phase 2's final step: merged rows become the view's parts, and the view side of the
+//! validation is computed on exactly the arrays handed to the parquet encoder.
+//!
+//! Per row group (= one merged chunk of `--row-group-rows` rows):
+//! 1. check the keys increase strictly (across row groups too): the order itself is
+//!    validated, not only the multiset;
+//! 2. gather the rows (columns in parallel) and release the spill pages they came from;
+//! 3. in parallel: merge the *next* row group's keys; encode this one's columns; digest its
+//!    rows and read its time range back from the key column;
+//! 4. append the encoded chunks to the current part.
+//!
+//! ```text
+//!  merge rg n ─► gather rg n ─┬─ merge rg n+1 ─────────────┐
+//!                             ├─ encode rg n (col ∥ col …) ├─► append rg n ─► …
+//!                             └─ digest rg n ──────────────┘
+//! ```
+
+use std::path::Path;
+use std::sync::Arc;
+
+use arrow_array::ArrayRef;
+use rayon::prelude::*;
+use sluice_storage::digest::{RowDigest, RowLanes};
+use sluice_storage::view::PartInfo;
+
+use super::{writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
+use crate::config::{MemoryBudget, SortConfig};
+use crate::error::{Result, SortError};
+use crate::key;
+use crate::merge::{gather_chunk, reduce_runs, Merger};
+use crate::plan::SourcePlan;
+use crate::runs::{spill_batch_rows, Run};
+use crate::spill::TempSpace;
+use crate::Progress;
+
+/// The view side of the validation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewStats {
+    pub digest: RowDigest,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+}
+
+/// What phase 2 produced.
+#[derive(Debug)]
+pub struct WrittenView {
+    pub parts: Vec<PartInfo>,
+    pub stats: ViewStats,
+    pub merge_levels: u32,
+}
+
+/// Rows per digest task.
+const DIGEST_ROWS: usize = 16 * 1024;
+
+/// The multiset digest of output arrays (named by the view schema), rows in parallel.
+pub fn digest_arrays(plan: &SourcePlan, columns: &[ArrayRef]) -> Result<RowDigest> {
+    let rows = columns.first().map(|a| a.len()).unwrap_or(0);
+    let ranges: Vec<(usize, usize)> = (0..rows)
+        .step_by(DIGEST_ROWS)
+        .map(|s| (s, DIGEST_ROWS.min(rows - s)))
+        .collect();
+    ranges
+        .into_par_iter()
+        .map(|(start, len)| {
+            let mut lanes = RowLanes::new(len);
+            for (i, (c, a)) in plan.columns.iter().zip(columns).enumerate() {
+                lanes.fold_column(i, &c.name, &a.slice(start, len))?;
+            }
+            let mut d = RowDigest::default();
+            lanes.finish().for_each(|h| d.add(h));
+            Ok(d)
+        })
+        .try_reduce(RowDigest::default, |a, b| Ok(a.merge(b)))
+}
+
+/// Time of one row of the output key column.
+fn time_at(plan: &SourcePlan, column: &ArrayRef, row: usize) -> Result<i64> {
+    key::times(&column.slice(row, 1))
+        .ok()
+        .and_then(|t| t.first().copied())
+        .ok_or_else(|| SortError::ValidationFailed {
+            output_id: plan.output_id.clone(),
+            detail: format!("the written sort key at output row {row} has no time"),
+        })
+}
+
+/// Step 3 for one row group: encode, digest and time range.
+fn encode_row_group(
+    plan: &SourcePlan,
+    encoder: &RowGroupEncoder,
+    out: Vec<ArrayRef>,
+) -> Result<(EncodedRowGroup, RowDigest)> {
+    let rows = out.first().map(|a| a.len()).unwrap_or(0);
+    let (chunks, digest) = rayon::join(
+        || encoder.encode(std::slice::from_ref(&out)),
+        || digest_arrays(plan, &out),
+    );
+    let key_col = &out[plan.key_index];
+    let (min_time, max_time) = if rows > 0 {
+        (
+            Some(time_at(plan, key_col, 0)?),
+            Some(time_at(plan, key_col, rows - 1)?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok((
+        EncodedRowGroup {
+            chunks: chunks?,
+            rows: rows as u64,
+            min_time,
+            max_time,
+        },
+        digest?,
+    ))
+}
+
+/// Phase 2 (module docs): merge `runs` and write the parts into `dir`.
+#[allow(clippy::too_many_arguments)]
+pub fn write_view(
+    plan: &SourcePlan,
+    runs: Vec<Run>,
+    config: &SortConfig,
+    budget: &MemoryBudget,
+    bytes_per_row: u64,
+    space: &Arc<TempSpace>,
+    dir: &Path,
+    progress: &dyn Progress,
+) -> Result<WrittenView> {
+    let spill_rows = spill_batch_rows(bytes_per_row, budget);
+    let cursor_bytes = 2 * spill_rows as u64 * bytes_per_row;
+    let fan_in = (budget.merge_budget / cursor_bytes.max(1)).clamp(2, 512) as usize;
+    let (runs, levels) = reduce_runs(runs, fan_in, &plan.work_schema, space, spill_rows)?;
+    let merge_levels = levels + u32::from(runs.len() > 1);
+
+    let props = writer_properties(plan, config.zstd_level)?;
+    let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
+    let mut writer = PartWriter::new(dir, plan.schema.clone(), props, config.part_size);
+    let mut merger = Merger::new(runs, &plan.work_schema)?;
+    let columns = merger.work_columns();
+    let rg_rows = config.row_group_rows;
+    let mut stats = ViewStats::default();
+    let mut last_key: Option<u128> = None;
+    progress.phase("write", plan.total_rows);
+
+    let mut pending = merger.next_chunk(rg_rows)?;
+    while let Some(chunk) = pending {
+        // Step 1.
+        for &k in &chunk.keys {
+            if last_key.is_some_and(|l| l >= k) {
+                return Err(SortError::ValidationFailed {
+                    output_id: plan.output_id.clone(),
+                    detail: format!(
+                        "rows out of order at output row {}",
+                        stats.digest.row_count
+                    ),
+                });
+            }
+            last_key = Some(k);
+        }
+        // Step 2.
+        let work = gather_chunk(&chunk, columns)?;
+        merger.release_batches(&Merger::release_list(&chunk));
+        drop(chunk);
+        let out = plan.to_output(work);
+        // Step 3.
+        let (next, encoded) = rayon::join(
+            || merger.next_chunk(rg_rows),
+            || encode_row_group(plan, &encoder, out),
+        );
+        let (encoded, digest) = encoded?;
+        stats.digest = stats.digest.merge(digest);
+        stats.min_time = stats.min_time.or(encoded.min_time);
+        stats.max_time = encoded.max_time.or(stats.max_time);
+        progress.advance(encoded.rows);
+        // Step 4.
+        writer.append(encoded)?;
+        pending = next?;
+    }
+    Ok(WrittenView {
+        parts: writer.finish()?,
+        stats,
+        merge_levels,
+    })
+}

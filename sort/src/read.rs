@@ -1,0 +1,129 @@
+//! Decoding one row group: the per-task work of phase 1 (and the copy floor's reader).
+//!
+//! For each batch the parquet reader returns, [`decode_chunk`] does, in one pass:
+//! 1. the sort key of every row (time parsed once, packed with file index and row number);
+//!    a null or unparseable time fails naming the file, the row and the value;
+//! 2. the source side of the multiset digest, on the batch *as read* (so the digest
+//!    covers the reader's output, not our conversion of it);
+//! 3. the conversion to the work representation (dictionary codes).
+
+use std::fs::File;
+
+use arrow_array::RecordBatch;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use sluice_storage::digest::{digest_batch, RowDigest};
+
+use crate::error::{Result, SortError};
+use crate::key::{self, KeyFault};
+use crate::plan::{RowGroupTask, SourcePlan};
+
+/// Rows per decoded batch.
+pub const READ_BATCH_ROWS: usize = 64 * 1024;
+
+/// A decoded piece of a row group, ready to be sorted.
+#[derive(Debug)]
+pub struct Chunk {
+    /// Rows in the work representation, in file order.
+    pub batch: RecordBatch,
+    /// One packed key per row; increasing (file order).
+    pub keys: Vec<u128>,
+}
+
+impl Chunk {
+    /// Bytes held (arrays plus keys), for the memory budget.
+    pub fn bytes(&self) -> u64 {
+        (self.batch.get_array_memory_size() + self.keys.capacity() * 16) as u64
+    }
+}
+
+/// What phase 1 learns about the source while decoding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SourceStats {
+    pub digest: RowDigest,
+    pub min_time: Option<i64>,
+    pub max_time: Option<i64>,
+}
+
+impl SourceStats {
+    /// The statistics of two disjoint sets of rows together.
+    pub fn merge(self, o: SourceStats) -> SourceStats {
+        let pick = |a: Option<i64>, b: Option<i64>, f: fn(i64, i64) -> i64| match (a, b) {
+            (Some(x), Some(y)) => Some(f(x, y)),
+            (x, None) => x,
+            (None, y) => y,
+        };
+        SourceStats {
+            digest: self.digest.merge(o.digest),
+            min_time: pick(self.min_time, o.min_time, i64::min),
+            max_time: pick(self.max_time, o.max_time, i64::max),
+        }
+    }
+}
+
+/// Decode the batches of one row group as read (source types, read-schema hints applied).
+pub fn read_row_group(plan: &SourcePlan, task: &RowGroupTask) -> Result<Vec<RecordBatch>> {
+    let source = &plan.files[task.file as usize];
+    let file = File::open(&source.path).map_err(|e| SortError::io(&source.path, e))?;
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, source.meta.clone())
+        .with_row_groups(vec![task.row_group])
+        .with_batch_size(READ_BATCH_ROWS)
+        .build()
+        .map_err(|e| SortError::parquet(&source.path, e))?;
+    reader
+        .map(|b| b.map_err(|e| SortError::parquet(&source.path, e)))
+        .collect()
+}
+
+/// Steps 1-3 for one batch as read, whose first row is row `first_row` of file `file`.
+pub fn decode_chunk(
+    plan: &SourcePlan,
+    file: u32,
+    first_row: u64,
+    batch: &RecordBatch,
+) -> Result<(Chunk, SourceStats)> {
+    let path = &plan.files[file as usize].path;
+    let times = key::times(batch.column(plan.key_index)).map_err(|fault| match fault {
+        KeyFault::Null { row } => SortError::SortKeyNull {
+            file: path.clone(),
+            row: first_row + row as u64,
+            column: plan.key_name().to_string(),
+        },
+        KeyFault::Unparseable { row, value } => SortError::SortKeyUnparseable {
+            file: path.clone(),
+            row: first_row + row as u64,
+            column: plan.key_name().to_string(),
+            value,
+        },
+    })?;
+    let keys: Vec<u128> = times
+        .iter()
+        .enumerate()
+        .map(|(i, &t)| key::pack(t, file, first_row + i as u64))
+        .collect();
+    let digest = digest_batch(batch)?;
+    let stats = SourceStats {
+        digest,
+        min_time: times.iter().copied().min(),
+        max_time: times.iter().copied().max(),
+    };
+    let batch = plan.to_work(batch)?;
+    Ok((Chunk { batch, keys }, stats))
+}
+
+/// Decode one row-group task into chunks plus its statistics.
+pub fn decode_task(plan: &SourcePlan, task: &RowGroupTask) -> Result<(Vec<Chunk>, SourceStats)> {
+    let mut stats = SourceStats::default();
+    let mut chunks = Vec::new();
+    let mut row = task.first_row;
+    for batch in read_row_group(plan, task)? {
+        let n = batch.num_rows() as u64;
+        if n == 0 {
+            continue;
+        }
+        let (chunk, s) = decode_chunk(plan, task.file, row, &batch)?;
+        stats = stats.merge(s);
+        chunks.push(chunk);
+        row += n;
+    }
+    Ok((chunks, stats))
+}

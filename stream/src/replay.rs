@@ -1,0 +1,271 @@
+//! The replay driver: views in, paced [`Slice`]s out on a channel.
+//!
+//! ```text
+//!  default (concurrent):                        --merge (one global time order):
+//!   view A -> ViewReader -> Schedule A --+       view A -> ViewReader --+
+//!   view B -> ViewReader -> Schedule B --+-->    view B -> ViewReader --+-> merge by (ts, output)
+//!   view C -> ViewReader -> Schedule C --+  tx   view C -> ViewReader --+   -> one Schedule -> tx
+//!          (one thread per output,                      (one thread)
+//!           each on its own clock)
+//! ```
+//!
+//! 1. Each output starts at its [`StartAt`] (from a checkpoint or the beginning) and reads
+//!    its view inside the time window.
+//! 2. Pacing ([`crate::pacing`]) releases slices at their due time; the consumer's channel is
+//!    bounded, so a slow consumer slows the replay down instead of buffering it in memory.
+//! 3. `--merge` interleaves outputs by event time; ties go to the output listed first, and a
+//!    row with a missing time stays right after the row before it in its own view.
+//! 4. `--max-events` is one budget shared by all outputs; an output stops when it is spent.
+//! 5. A closed channel (the consumer failed) stops every output with `REPLAY_CONSUMER_CLOSED`.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+
+use crate::clock::{Clock, LogicalClock, SystemClock};
+use crate::error::{ReplayError, Result};
+use crate::pacing::{pace_batch, PacingConfig, Schedule};
+use crate::reader::{ReaderStats, StartAt, TimeWindow, ViewBatch, ViewReader, NO_TS};
+use crate::view::StreamView;
+
+/// One output to replay and where to start.
+#[derive(Debug, Clone)]
+pub struct OutputPlan {
+    pub view: Arc<StreamView>,
+    pub start: StartAt,
+}
+
+/// The bounded channel [`run_replay`] sends on (its depth is the backpressure window).
+pub fn channel(depth: usize) -> (Sender<Slice>, crossbeam_channel::Receiver<Slice>) {
+    crossbeam_channel::bounded(depth.max(1))
+}
+
+/// Which clock pacing waits on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClockKind {
+    System,
+    /// For tests: time jumps to each due time instead of sleeping.
+    Logical,
+}
+
+/// Settings of a replay.
+#[derive(Debug, Clone)]
+pub struct ReplayConfig {
+    pub pacing: PacingConfig,
+    pub merge: bool,
+    pub window: TimeWindow,
+    pub max_events: Option<u64>,
+    /// Rows per decoded batch.
+    pub batch_rows: usize,
+    pub clock: ClockKind,
+}
+
+impl Default for ReplayConfig {
+    fn default() -> Self {
+        ReplayConfig {
+            pacing: PacingConfig::MAX,
+            merge: false,
+            window: TimeWindow::default(),
+            max_events: None,
+            batch_rows: 8192,
+            clock: ClockKind::System,
+        }
+    }
+}
+
+/// Events released to the consumer: consecutive rows of one output.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    /// Index of the output in the plans given to [`run_replay`].
+    pub output: usize,
+    pub batch: ViewBatch,
+    /// Clock time of the release (for pacing checks and lag).
+    pub released_at: Duration,
+}
+
+/// Live counters per output, readable from another thread (progress display).
+#[derive(Debug)]
+pub struct OutputMonitor {
+    pub emitted: AtomicU64,
+    /// Time of the last released event (UTC micros), `NO_TS` before the first.
+    pub last_ts: AtomicI64,
+    /// Behind the scenario clock, micros; `NO_TS` when unpaced.
+    pub lag_micros: AtomicI64,
+}
+
+impl Default for OutputMonitor {
+    fn default() -> Self {
+        OutputMonitor {
+            emitted: AtomicU64::new(0),
+            last_ts: AtomicI64::new(NO_TS),
+            lag_micros: AtomicI64::new(NO_TS),
+        }
+    }
+}
+
+/// What one output did.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct OutputReport {
+    pub output_id: String,
+    pub emitted: u64,
+    pub reader: ReaderStats,
+}
+
+/// The shared `--max-events` budget.
+pub(crate) struct Budget(pub(crate) Option<AtomicU64>);
+
+impl Budget {
+    /// Take up to `n` events; returns how many may be sent.
+    pub(crate) fn take(&self, n: usize) -> usize {
+        let Some(left) = &self.0 else {
+            return n;
+        };
+        let mut got = 0;
+        let _ = left.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |l| {
+            got = l.min(n as u64);
+            Some(l - got)
+        });
+        got as usize
+    }
+    pub(crate) fn spent(&self) -> bool {
+        self.0.as_ref().is_some_and(|l| l.load(Ordering::SeqCst) == 0)
+    }
+}
+
+pub(crate) fn make_clock(kind: ClockKind) -> Arc<dyn Clock> {
+    match kind {
+        ClockKind::System => Arc::new(SystemClock::new()),
+        ClockKind::Logical => Arc::new(LogicalClock::new()),
+    }
+}
+
+/// Cut a slice to the budget and send it; `Ok(false)` once the budget is spent.
+pub(crate) fn send(
+    tx: &Sender<Slice>,
+    budget: &Budget,
+    monitor: &OutputMonitor,
+    output: usize,
+    batch: ViewBatch,
+    now: Duration,
+    lag: Option<i64>,
+) -> Result<bool> {
+    let n = budget.take(batch.len());
+    if n == 0 {
+        return Ok(false);
+    }
+    let batch = if n < batch.len() {
+        batch.slice(0, n)
+    } else {
+        batch
+    };
+    monitor.emitted.fetch_add(n as u64, Ordering::Relaxed);
+    if let Some(&t) = batch.ts.iter().rev().find(|&&t| t != NO_TS) {
+        monitor.last_ts.store(t, Ordering::Relaxed);
+    }
+    monitor
+        .lag_micros
+        .store(lag.unwrap_or(NO_TS), Ordering::Relaxed);
+    tx.send(Slice {
+        output,
+        batch,
+        released_at: now,
+    })
+    .map_err(|_| ReplayError::ConsumerClosed)?;
+    Ok(!budget.spent())
+}
+
+/// Why `pace_batch`'s callback stopped: the budget (not a failure) or an error.
+pub(crate) enum Stop {
+    Budget,
+    Err(ReplayError),
+}
+
+fn replay_one(
+    output: usize,
+    plan: &OutputPlan,
+    cfg: &ReplayConfig,
+    tx: &Sender<Slice>,
+    budget: &Budget,
+    monitor: &OutputMonitor,
+) -> Result<OutputReport> {
+    let clock = make_clock(cfg.clock);
+    let mut sched = Schedule::new(cfg.pacing);
+    let mut reader = ViewReader::new(plan.view.clone(), plan.start, cfg.window, cfg.batch_rows);
+    while !budget.spent() {
+        let Some(batch) = reader.next().transpose()? else {
+            break;
+        };
+        let r = pace_batch(&mut sched, clock.as_ref(), batch, |slice, now, lag| {
+            match send(tx, budget, monitor, output, slice, now, lag) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Stop::Budget),
+                Err(e) => Err(Stop::Err(e)),
+            }
+        });
+        match r {
+            Ok(()) => {}
+            Err(Stop::Budget) => break,
+            Err(Stop::Err(e)) => return Err(e),
+        }
+    }
+    Ok(OutputReport {
+        output_id: plan.view.output.id.to_string(),
+        emitted: monitor.emitted.load(Ordering::Relaxed),
+        reader: reader.stats,
+    })
+}
+
+/// Replay `plans` into `tx` (see the module doc). Blocks until every output is done, the
+/// budget is spent, or the consumer hangs up. `monitors` must have one entry per plan.
+pub fn run_replay(
+    plans: &[OutputPlan],
+    cfg: &ReplayConfig,
+    tx: Sender<Slice>,
+    monitors: &[OutputMonitor],
+) -> Result<Vec<OutputReport>> {
+    if monitors.len() != plans.len() {
+        return Err(ReplayError::InvalidArgument(format!(
+            "{} monitors for {} outputs",
+            monitors.len(),
+            plans.len()
+        )));
+    }
+    let budget = Budget(cfg.max_events.map(AtomicU64::new));
+    if cfg.merge {
+        return crate::merge::replay_merged(plans, cfg, &tx, &budget, monitors);
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = plans
+            .iter()
+            .enumerate()
+            .map(|(i, plan)| {
+                let tx = tx.clone();
+                let budget = &budget;
+                let monitor = &monitors[i];
+                scope.spawn(move || replay_one(i, plan, cfg, &tx, budget, monitor))
+            })
+            .collect();
+        drop(tx);
+        let mut reports = Vec::with_capacity(handles.len());
+        let mut first_err = None;
+        for h in handles {
+            match h.join() {
+                Ok(Ok(r)) => reports.push(r),
+                Ok(Err(e)) => {
+                    first_err.get_or_insert(e);
+                }
+                Err(_) => {
+                    first_err.get_or_insert(ReplayError::InvalidArgument(
+                        "a replay thread panicked".into(),
+                    ));
+                }
+            }
+        }
+        match first_err {
+            Some(e) => Err(e),
+            None => Ok(reports),
+        }
+    })
+}

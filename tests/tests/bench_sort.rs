@@ -1,0 +1,164 @@
+//! `sluice bench sort`, end to end on tiny data: the harness generates its input, drives
+//! sluice (and DuckDB when python has it) as child processes, and reports every contender
+//! with numeric times and equal row counts; failing and unavailable contenders are reported,
+//! not fatal. Speed is never asserted here (that is what the benchmark itself is for).
+//!
+//! Kept small (20k rows, 4 files, Polars skipped) so the whole file runs in well under 30 s
+//! in a debug build on 2 cores.
+
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use sluice_tests::{output, sluice, stderr, stdout};
+
+const ROWS: u64 = 20_000;
+
+fn duckdb_importable() -> bool {
+    Command::new("python3")
+        .args(["-c", "import duckdb"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Run `sluice --json bench sort` on tiny data; return its parsed report.
+fn bench(data: &Path, work: &Path, extra: &[&str]) -> Value {
+    let mut c = sluice!();
+    c.args(["--json", "bench", "sort", "--rows", "20000", "--files", "4"])
+        .arg("--data")
+        .arg(data)
+        .arg("--work")
+        .arg(work)
+        .args(extra);
+    let o = output(c);
+    assert!(o.status.success(), "bench sort failed: {}", stderr(&o));
+    let text = stdout(&o);
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"))
+}
+
+fn contender<'a>(report: &'a Value, kind: &str) -> &'a Value {
+    report["contenders"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["kind"] == kind))
+        .unwrap_or_else(|| panic!("no {kind} contender in {report}"))
+}
+
+fn assert_ran(report: &Value, kind: &str) {
+    let c = contender(report, kind);
+    assert_eq!(c["status"], "OK", "{kind}: {c}");
+    let wall = c["wall_s"].as_f64();
+    assert!(wall.is_some_and(|w| w > 0.0), "{kind} wall time: {c}");
+    assert!(c["rows_per_s"].as_f64().is_some(), "{kind}: {c}");
+    assert!(c["ratio_vs_sluice"].as_f64().is_some(), "{kind}: {c}");
+    assert_eq!(c["rows"].as_u64(), Some(ROWS), "{kind} rows: {c}");
+    assert_eq!(c["rows_match_sluice"], true, "{kind}: {c}");
+    assert!(c["command"].as_str().is_some_and(|s| !s.is_empty()));
+}
+
+#[test]
+fn reports_every_contender_with_times_and_equal_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("work"));
+    let duckdb = duckdb_importable();
+    let mut extra = vec!["--skip-polars"];
+    if !duckdb {
+        extra.push("--skip-duckdb");
+    }
+    let report = bench(&data, &work, &extra);
+
+    assert_eq!(report["bench"], "sort");
+    assert_eq!(report["input"]["generated"], true);
+    assert_eq!(report["input"]["files"].as_array().map(Vec::len), Some(4));
+    assert!(report["machine"]["nproc"].as_u64().is_some_and(|n| n >= 1));
+    assert!(report["cache"].as_str().is_some_and(|s| s.contains("warm")));
+
+    assert_ran(&report, "sluice");
+    assert_ran(&report, "sluice_copy_floor");
+    let sluice = contender(&report, "sluice");
+    assert!(sluice["peak_rss_bytes"].as_u64().is_some_and(|b| b > 0));
+    assert_eq!(sluice["ratio_vs_sluice"].as_f64(), Some(1.0));
+    for kind in ["duckdb", "duckdb_memory_limited"] {
+        if duckdb {
+            assert_ran(&report, kind);
+        } else {
+            assert_eq!(contender(&report, kind)["status"], "SKIPPED");
+        }
+    }
+    let polars = contender(&report, "polars");
+    assert_eq!(polars["status"], "SKIPPED");
+    assert!(polars["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("--skip-polars")));
+    if duckdb {
+        assert_eq!(report["rows_comparable"], true);
+    }
+
+    // Every issue target is checked, each with a verdict (never a timing assertion here).
+    let targets = report["targets"].as_array().cloned().unwrap_or_default();
+    assert_eq!(targets.len(), 5, "{targets:?}");
+    for t in &targets {
+        let v = t["verdict"].as_str().unwrap_or("");
+        assert!(["PASS", "FAIL", "UNMEASURED"].contains(&v), "{t}");
+    }
+    assert!(targets.iter().any(|t| {
+        t["target"].as_str().is_some_and(|s| s.contains("Polars")) && t["verdict"] == "UNMEASURED"
+    }));
+
+    // The same report is on disk, and no contender's output outlives its run.
+    let on_disk: Value =
+        serde_json::from_slice(&std::fs::read(work.join("bench-sort.json")).unwrap()).unwrap();
+    assert_eq!(on_disk, report);
+    for dir in ["sluice", "copy-floor", "duckdb", "duckdb-limited"] {
+        let d = work.join("bench-sort").join(dir);
+        let left = std::fs::read_dir(&d).map(|r| r.count()).unwrap_or(0);
+        assert_eq!(left, 0, "{} still holds files", d.display());
+    }
+
+    // Second run on the same data: the input is reused, not regenerated; a python without
+    // the modules skips those contenders with the reason instead of failing the bench.
+    let again = bench(
+        &data,
+        &work,
+        &["--python", "/nonexistent/python3", "--skip-copy"],
+    );
+    assert_eq!(again["input"]["generated"], false);
+    assert_ran(&again, "sluice");
+    let duck = contender(&again, "duckdb");
+    assert_eq!(duck["status"], "SKIPPED");
+    assert!(duck["note"]
+        .as_str()
+        .is_some_and(|n| n.contains("/nonexistent/python3")));
+    assert_eq!(contender(&again, "sluice_copy_floor")["status"], "SKIPPED");
+}
+
+#[test]
+fn a_failing_contender_is_reported_failed_with_its_stderr() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("work"));
+    let report = bench(
+        &data,
+        &work,
+        &[
+            "--memory-limit",
+            "not-a-size",
+            "--skip-duckdb",
+            "--skip-polars",
+        ],
+    );
+    for kind in ["sluice", "sluice_copy_floor"] {
+        let c = contender(&report, kind);
+        assert_eq!(c["status"], "FAILED", "{c}");
+        assert!(c["wall_s"].is_null());
+        let tail = c["stderr_tail"].as_str().unwrap_or("");
+        assert!(
+            tail.contains("not-a-size"),
+            "stderr tail names the bad flag: {tail}"
+        );
+    }
+    let targets = report["targets"].as_array().cloned().unwrap_or_default();
+    assert!(
+        targets.iter().all(|t| t["verdict"] == "UNMEASURED"),
+        "{targets:?}"
+    );
+}

@@ -1,0 +1,119 @@
+//! `sluice ingest …`: read-only questions to a run's gate state (`<run_root>/ig`):
+//! `lookup` (the receipts of one event and its bus position, through the indexes),
+//! `stats`, and `verify` (a full audit of receipts against the bus).
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use sluice_ingest::audit::audit;
+use sluice_ingest::bus_sink::FileBusSink;
+use sluice_ingest::lookup::Lookup;
+use sluice_ingest::IngestError;
+
+use crate::cli::Ctx;
+use crate::errors::CliError;
+
+#[derive(Debug, clap::Subcommand)]
+pub enum IngestCommand {
+    /// The receipts of one event (and its bus position), answered from the indexes.
+    Lookup(LookupArgs),
+    /// Counts of the gate state: receipts, runs, contexts.
+    Stats(RunRoot),
+    /// Audit receipts against the bus: one ADMIT per record, no event twice, times in order.
+    Verify(RunRoot),
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("key").required(true).args(["event_id", "receipt_id"])))]
+pub struct LookupArgs {
+    /// The run root: runs/<platform>/<platform_run_id>.
+    #[arg(long)]
+    pub run_root: PathBuf,
+    /// An event id (64 hex).
+    #[arg(long)]
+    pub event_id: Option<String>,
+    /// A receipt id (32 hex) of a DUPLICATE or QUARANTINE receipt.
+    #[arg(long)]
+    pub receipt_id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct RunRoot {
+    /// The run root: runs/<platform>/<platform_run_id>.
+    #[arg(long)]
+    pub run_root: PathBuf,
+}
+
+pub fn run(cmd: IngestCommand, ctx: &Ctx) -> anyhow::Result<()> {
+    match cmd {
+        IngestCommand::Lookup(a) => lookup(a, ctx),
+        IngestCommand::Stats(a) => {
+            let l = Lookup::open(&a.run_root.join("ig"))?;
+            let s = l.summary()?;
+            ctx.emit(&s, || serde_json::to_string_pretty(&s).unwrap_or_default());
+            Ok(())
+        }
+        IngestCommand::Verify(a) => verify(a, ctx),
+    }
+}
+
+fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
+    let started = Instant::now();
+    let l = Lookup::open(&a.run_root.join("ig"))?;
+    let found = match (&a.event_id, &a.receipt_id) {
+        (Some(id), _) => l.by_event_id(id)?,
+        (None, Some(rid)) => l.by_receipt_id(rid)?,
+        (None, None) => return Err(CliError::new("USAGE", "give --event-id or --receipt-id")),
+    };
+    let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+    let summary = serde_json::json!({
+        "receipts": found.receipts,
+        "quarantine": found.quarantine,
+        "elapsed_ms": elapsed_ms,
+    });
+    ctx.emit(&summary, || {
+        let mut lines = Vec::new();
+        for r in &found.receipts {
+            let at = match r["eb_ref"].as_object() {
+                Some(eb) => format!("{}/{}@{}", eb["topic"].as_str().unwrap_or("?"), eb["partition"], eb["offset"]),
+                None => "not on the bus".into(),
+            };
+            lines.push(format!("{} {} -> {at}", r["decision"].as_str().unwrap_or("?"), r["receipt_id"].as_str().unwrap_or("?")));
+            lines.push(serde_json::to_string_pretty(r).unwrap_or_default());
+        }
+        for q in &found.quarantine {
+            lines.push(format!("quarantine record: {}", serde_json::to_string_pretty(q).unwrap_or_default()));
+        }
+        lines.push(format!("({elapsed_ms:.2} ms)"));
+        lines.join("\n")
+    });
+    Ok(())
+}
+
+fn verify(a: RunRoot, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut sink = FileBusSink::open_read_only(&a.run_root.join("eb")).map_err(|e| IngestError::Sink {
+        topic: "(bus)".into(),
+        source: e,
+    })?;
+    let report = audit(&a.run_root.join("ig"), &mut sink)?;
+    ctx.emit(&serde_json::to_value(&report)?, || {
+        let mut lines = vec![format!(
+            "{} bus records; receipts: {} ADMIT, {} DUPLICATE, {} QUARANTINE; {} problem(s)",
+            report.bus_records,
+            report.admit_receipts,
+            report.duplicate_receipts,
+            report.quarantine_receipts,
+            report.problem_count
+        )];
+        lines.extend(report.problems.iter().cloned());
+        lines.join("\n")
+    });
+    if !report.ok() {
+        return Err(IngestError::AuditFailed {
+            problems: report.problem_count,
+            first: report.problems.first().cloned().unwrap_or_default(),
+        }
+        .into());
+    }
+    Ok(())
+}
