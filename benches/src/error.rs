@@ -33,6 +33,8 @@ pub enum BenchError {
     InvalidArgument(String),
     #[error(transparent)]
     Storage(#[from] sluice_storage::StorageError),
+    #[error(transparent)]
+    Bus(#[from] sluice_bus::BusError),
 }
 
 impl BenchError {
@@ -44,6 +46,7 @@ impl BenchError {
             BenchError::DataGen { .. } => "BENCH_DATA_GEN_FAILED",
             BenchError::InvalidArgument(_) => "INVALID_ARGUMENT",
             BenchError::Storage(e) => e.code(),
+            BenchError::Bus(e) => e.code(),
         }
     }
 

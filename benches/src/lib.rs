@@ -7,8 +7,9 @@
 //! Shared by the harnesses: [`proc`] (run and time one contender as a child process),
 //! [`cpu`] (CPU time of a child and of everyone else meanwhile), [`machine`] (the facts a
 //! report needs about the machine), [`error`] (the crate's error).
-//! One module per harness: [`sort`] (`sluice bench sort`).
+//! One module per harness: [`sort`] (`sluice bench sort`), [`bus`] (`sluice bench bus`).
 
+pub mod bus;
 pub mod cpu;
 pub mod error;
 pub mod machine;

@@ -36,9 +36,10 @@ pub struct ChildRun {
 }
 
 impl ChildRun {
-    /// The last `max_lines` lines of stderr (at most ~4 KiB), for a FAILED row of a report.
-    pub fn stderr_tail(&self, max_lines: usize) -> String {
-        tail(&self.stderr, max_lines)
+    /// The first `head` and the last `tail` lines of stderr, for a FAILED row of a report:
+    /// a panic's message comes first (its backtrace after), an error's code comes last.
+    pub fn stderr_excerpt(&self, head: usize, tail: usize) -> String {
+        excerpt(&self.stderr, head, tail)
     }
 
     /// The JSON object the child printed: the whole stdout if it is one object, else the last
@@ -57,20 +58,23 @@ impl ChildRun {
     }
 }
 
-/// The last `max_lines` lines of `text`, capped at ~4 KiB (on a char boundary).
-pub fn tail(text: &str, max_lines: usize) -> String {
-    const MAX_BYTES: usize = 4096;
+/// The first `head` and last `tail` lines of `text` with a marker for what lies between;
+/// each line capped at 240 characters so one huge line cannot flood a report.
+pub fn excerpt(text: &str, head: usize, tail: usize) -> String {
+    const MAX_LINE_CHARS: usize = 240;
+    let cap = |line: &str| match line.char_indices().nth(MAX_LINE_CHARS) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
+    };
     let lines: Vec<&str> = text.trim_end().lines().collect();
-    let start = lines.len().saturating_sub(max_lines);
-    let joined = lines[start..].join("\n");
-    if joined.len() <= MAX_BYTES {
-        return joined;
+    if lines.len() <= head + tail {
+        return lines.iter().map(|l| cap(l)).collect::<Vec<_>>().join("\n");
     }
-    let mut cut = joined.len() - MAX_BYTES;
-    while !joined.is_char_boundary(cut) {
-        cut += 1;
-    }
-    format!("…{}", &joined[cut..])
+    let omitted = lines.len() - head - tail;
+    let mut out: Vec<String> = lines[..head].iter().map(|l| cap(l)).collect();
+    out.push(format!("… ({omitted} lines omitted)"));
+    out.extend(lines[lines.len() - tail..].iter().map(|l| cap(l)));
+    out.join("\n")
 }
 
 /// Run `cmd` to completion with stdin closed and stdout/stderr captured; time it.
@@ -175,7 +179,7 @@ mod tests {
     }
 
     #[test]
-    fn json_is_found_after_noise_and_tail_is_bounded() {
+    fn json_is_found_after_noise_and_excerpts_are_bounded() {
         let run = ChildRun {
             success: true,
             status: "exit status: 0".into(),
@@ -188,10 +192,13 @@ mod tests {
             stderr: (0..100).map(|i| format!("line {i}\n")).collect(),
         };
         assert_eq!(run.json().and_then(|v| v["rows"].as_u64()), Some(3));
-        let t = run.stderr_tail(3);
-        assert_eq!(t, "line 97\nline 98\nline 99");
+        assert_eq!(
+            run.stderr_excerpt(2, 3),
+            "line 0\nline 1\n… (95 lines omitted)\nline 97\nline 98\nline 99"
+        );
+        assert_eq!(excerpt("a\nb\n", 1, 1), "a\nb");
         let long = "é".repeat(5000);
-        assert!(tail(&long, 1).len() <= 4096 + "…".len());
+        assert_eq!(excerpt(&long, 1, 1).chars().count(), 241);
     }
 
     #[test]
@@ -202,7 +209,7 @@ mod tests {
             Err(e) => panic!("sh should start: {e}"),
         };
         assert!(!run.success);
-        assert_eq!(run.stderr_tail(5), "oops");
+        assert_eq!(run.stderr_excerpt(5, 5), "oops");
         assert!(run.wall_s >= 0.0);
         let missing = run_measured(&mut Command::new("/nonexistent/program"));
         assert!(matches!(missing, Err(BenchError::Spawn { .. })));

@@ -6,7 +6,9 @@ use std::sync::Arc;
 
 use crate::consumer::{Consumer, PartitionReader, StartAt};
 use crate::error::{BusError, Result};
-use crate::format::meta::{BusMeta, TopicConfig, TopicMeta, BUS_FORMAT, MAX_META_BYTES, META_VERSION};
+use crate::format::meta::{
+    BusMeta, TopicConfig, TopicMeta, BUS_FORMAT, MAX_META_BYTES, META_VERSION,
+};
 use crate::producer::Producer;
 use crate::publish;
 use crate::sync::{Durability, OsSync, Syncer};
@@ -92,23 +94,35 @@ impl Bus {
     }
 
     /// Create a topic (`BUS_TOPIC_EXISTS` if it exists).
-    pub fn create_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<TopicMeta> {
+    pub fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicMeta> {
         topic::create(&self.root, name, partitions, config)
     }
 
     /// The topic, created with `partitions` and `config` if missing; an existing topic
     /// with another partition count is `BUS_TOPIC_MISMATCH`.
-    pub fn ensure_topic(&self, name: &str, partitions: u32, config: TopicConfig) -> Result<TopicMeta> {
+    pub fn ensure_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        config: TopicConfig,
+    ) -> Result<TopicMeta> {
         match topic::load(&self.root, name) {
             Ok(meta) if meta.partitions == partitions => Ok(meta),
             Ok(meta) => Err(BusError::TopicMismatch {
                 topic: name.to_string(),
                 detail: format!("{} partitions, not {partitions}", meta.partitions),
             }),
-            Err(BusError::TopicNotFound { .. }) => match self.create_topic(name, partitions, config) {
-                Err(BusError::TopicExists { .. }) => topic::load(&self.root, name),
-                other => other,
-            },
+            Err(BusError::TopicNotFound { .. }) => {
+                match self.create_topic(name, partitions, config) {
+                    Err(BusError::TopicExists { .. }) => topic::load(&self.root, name),
+                    other => other,
+                }
+            }
             Err(e) => Err(e),
         }
     }
@@ -146,7 +160,12 @@ impl Bus {
     }
 
     /// A reader of one partition.
-    pub fn partition_reader(&self, topic: &str, partition: u32, start: StartAt) -> Result<PartitionReader> {
+    pub fn partition_reader(
+        &self,
+        topic: &str,
+        partition: u32,
+        start: StartAt,
+    ) -> Result<PartitionReader> {
         let meta = self.topic(topic)?;
         let dir = self.partition_dir(&meta, partition)?;
         PartitionReader::open(dir, topic, partition, start)

@@ -110,7 +110,14 @@ impl PartitionReader {
             end,
         };
         let (spot, next) = match start {
-            StartAt::Earliest => (Spot { seg_base: first, pos: 0, expect: first }, first),
+            StartAt::Earliest => (
+                Spot {
+                    seg_base: first,
+                    pos: 0,
+                    expect: first,
+                },
+                first,
+            ),
             StartAt::Latest => {
                 let spot = end_spot(&dir, &bases)?;
                 (spot, spot.expect)
@@ -119,7 +126,17 @@ impl PartitionReader {
                 let Some(&seg) = bases.iter().rev().find(|&&b| b <= o) else {
                     let end = end_spot(&dir, &bases)?.expect;
                     return match (o, bases.is_empty()) {
-                        (0, true) => Ok(Self::at(dir, topic, partition, Spot { seg_base: 0, pos: 0, expect: 0 }, 0)),
+                        (0, true) => Ok(Self::at(
+                            dir,
+                            topic,
+                            partition,
+                            Spot {
+                                seg_base: 0,
+                                pos: 0,
+                                expect: 0,
+                            },
+                            0,
+                        )),
                         _ => Err(out_of_range(o, end)),
                     };
                 };
@@ -257,7 +274,12 @@ impl PartitionReader {
                     continue; // the writer rolled just now: take the branch above
                 }
                 let why = fault.as_ref().map_or_else(
-                    || format!("segment ends at offset {} but the next one starts at {b}", self.spot.expect),
+                    || {
+                        format!(
+                            "segment ends at offset {} but the next one starts at {b}",
+                            self.spot.expect
+                        )
+                    },
                     |f| f.to_string(),
                 );
                 return Err(BusError::corrupt(log.path(), pos, why));
@@ -414,7 +436,12 @@ impl Consumer {
         let meta = bus.topic(topic)?;
         let mut readers = Vec::new();
         for p in 0..meta.partitions {
-            readers.push(PartitionReader::open(bus.partition_dir(&meta, p)?, topic, p, start)?);
+            readers.push(PartitionReader::open(
+                bus.partition_dir(&meta, p)?,
+                topic,
+                p,
+                start,
+            )?);
         }
         Ok(Consumer {
             bus_root: bus.root().to_path_buf(),
@@ -433,7 +460,12 @@ impl Consumer {
         let mut readers = Vec::new();
         for p in 0..meta.partitions {
             let start = committed.get(&p).map_or(fallback, |&o| StartAt::Offset(o));
-            readers.push(PartitionReader::open(bus.partition_dir(&meta, p)?, topic, p, start)?);
+            readers.push(PartitionReader::open(
+                bus.partition_dir(&meta, p)?,
+                topic,
+                p,
+                start,
+            )?);
         }
         Ok(Consumer {
             bus_root: bus.root().to_path_buf(),

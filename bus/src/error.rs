@@ -22,7 +22,9 @@ pub enum BusError {
     },
     #[error("index damaged: {detail}")]
     IndexDamaged { detail: String },
-    #[error("{path} at byte {position} has format version {found}; this build reads up to {supported}")]
+    #[error(
+        "{path} at byte {position} has format version {found}; this build reads up to {supported}"
+    )]
     UnsupportedVersion {
         path: PathBuf,
         position: u64,
@@ -56,7 +58,9 @@ pub enum BusError {
         partition: u32,
         partitions: u32,
     },
-    #[error("offset {offset} is outside partition {partition} of {topic} (offsets {start}..{end})")]
+    #[error(
+        "offset {offset} is outside partition {partition} of {topic} (offsets {start}..{end})"
+    )]
     OffsetOutOfRange {
         topic: String,
         partition: u32,

@@ -216,7 +216,9 @@ pub fn dump_segment(
                         position: pos,
                         size: h.batch_length,
                         base_offset: h.base_offset,
-                        last_offset: h.base_offset.saturating_add(h.record_count.max(1) as u64 - 1),
+                        last_offset: h
+                            .base_offset
+                            .saturating_add(h.record_count.max(1) as u64 - 1),
                         count: h.record_count,
                         first_timestamp: h.first_timestamp,
                         max_timestamp: h.max_timestamp,
@@ -339,15 +341,23 @@ pub fn verify(bus: &Bus, topic: Option<&str>) -> Result<VerifyReport> {
         let meta = bus.topic(&t)?;
         for p in 0..meta.partitions {
             let dir = bus.partition_dir(&meta, p)?;
-            report
-                .partitions
-                .push(verify_partition(&dir, &t, p, meta.config.index_interval_bytes)?);
+            report.partitions.push(verify_partition(
+                &dir,
+                &t,
+                p,
+                meta.config.index_interval_bytes,
+            )?);
         }
     }
     Ok(report)
 }
 
-fn verify_partition(dir: &Path, topic: &str, partition: u32, interval: u32) -> Result<PartitionCheck> {
+fn verify_partition(
+    dir: &Path,
+    topic: &str,
+    partition: u32,
+    interval: u32,
+) -> Result<PartitionCheck> {
     let bases = list_segments(dir)?;
     let mut check = PartitionCheck {
         topic: topic.to_string(),

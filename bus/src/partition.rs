@@ -122,7 +122,7 @@ impl PartitionWriter {
         lock(&self.state).segment.end_offset
     }
 
-    fn poison(&self, operation: &'static str, err: &std::io::Error) {
+    fn poison(&self, operation: &'static str, err: &dyn std::fmt::Display) {
         tracing::error!(
             topic = %self.topic,
             partition = self.partition,
@@ -165,7 +165,8 @@ impl PartitionWriter {
                 bytes += frames[j].len as u64;
                 j += 1;
             }
-            let too_old = st.segment.opened_at.elapsed() >= Duration::from_millis(self.config.segment_ms);
+            let too_old =
+                st.segment.opened_at.elapsed() >= Duration::from_millis(self.config.segment_ms);
             if st.segment.size > 0 && (bytes > room || too_old) {
                 self.roll(&mut st)?;
                 continue;
@@ -201,7 +202,14 @@ impl PartitionWriter {
         }
         let base = st.segment.end_offset;
         let interval = self.config.index_interval_bytes;
-        st.segment = SegmentWriter::create(&self.dir, base, interval)?;
+        // A half-made next segment cannot be retried safely (its file may exist): poison.
+        st.segment = match SegmentWriter::create(&self.dir, base, interval) {
+            Ok(seg) => seg,
+            Err(e) => {
+                self.poison("segment roll", &e);
+                return Err(self.poisoned_error());
+            }
+        };
         // Everything written so far is in sealed (fsynced) segments now.
         {
             let mut s = lock(&self.sync);

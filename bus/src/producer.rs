@@ -142,7 +142,11 @@ impl Producer {
             let mut slot = cell.borrow_mut();
             if slot.as_ref().is_none_or(|(k, _, _)| *k != self.encoder_key) {
                 let (c, level, target) = self.encoder_key;
-                *slot = Some((self.encoder_key, BatchEncoder::new(c, level, target), EncodedBatches::default()));
+                *slot = Some((
+                    self.encoder_key,
+                    BatchEncoder::new(c, level, target),
+                    EncodedBatches::default(),
+                ));
             }
             let Some((_, encoder, out)) = slot.as_mut() else {
                 unreachable!("filled above");
@@ -167,7 +171,13 @@ impl Producer {
         for (i, r) in records.iter().enumerate() {
             groups[self.route(r.key) as usize].push(i);
         }
-        let mut acks = vec![Ack { partition: 0, offset: 0 }; records.len()];
+        let mut acks = vec![
+            Ack {
+                partition: 0,
+                offset: 0
+            };
+            records.len()
+        ];
         let mut tickets = Vec::new();
         let mut buf: Vec<Record<'_>> = Vec::new();
         for (p, idxs) in groups.iter().enumerate() {
@@ -219,7 +229,10 @@ impl Drop for Producer {
 }
 
 /// The `Interval` flusher: every `every`, fsync the partitions with unsynced writes.
-fn spawn_flusher(partitions: &[Arc<PartitionWriter>], every: std::time::Duration) -> (mpsc::Sender<()>, JoinHandle<()>) {
+fn spawn_flusher(
+    partitions: &[Arc<PartitionWriter>],
+    every: std::time::Duration,
+) -> (mpsc::Sender<()>, JoinHandle<()>) {
     let (tx, rx) = mpsc::channel::<()>();
     let weak: Vec<Weak<PartitionWriter>> = partitions.iter().map(Arc::downgrade).collect();
     let handle = std::thread::spawn(move || loop {

@@ -74,7 +74,11 @@ mod tests {
         );
         assert_eq!(Durability::parse("interval:0"), None);
         assert_eq!(Durability::parse("sometimes"), None);
-        for d in [Durability::EveryBatch, Durability::Never, Durability::Interval(Duration::from_millis(7))] {
+        for d in [
+            Durability::EveryBatch,
+            Durability::Never,
+            Durability::Interval(Duration::from_millis(7)),
+        ] {
             assert_eq!(Durability::parse(&d.to_string()), Some(d));
         }
     }

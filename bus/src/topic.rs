@@ -42,10 +42,15 @@ pub fn check_name(kind: &'static str, name: &str) -> Result<()> {
 pub fn check_config(partitions: u32, c: &TopicConfig) -> Result<()> {
     let bad = |m: String| Err(BusError::InvalidArgument(m));
     if partitions == 0 || partitions > MAX_PARTITIONS {
-        return bad(format!("partitions must be 1 to {MAX_PARTITIONS}, not {partitions}"));
+        return bad(format!(
+            "partitions must be 1 to {MAX_PARTITIONS}, not {partitions}"
+        ));
     }
     if !(4096..=(2u64 << 30)).contains(&c.segment_bytes) {
-        return bad(format!("segment_bytes must be 4 KiB to 2 GiB, not {}", c.segment_bytes));
+        return bad(format!(
+            "segment_bytes must be 4 KiB to 2 GiB, not {}",
+            c.segment_bytes
+        ));
     }
     if c.segment_ms == 0 {
         return bad("segment_ms must be positive".into());

@@ -11,9 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use sluice_bus::{
-    Bus, BusOptions, Consumer, Durability, Record, StartAt, Syncer, TopicConfig,
-};
+use sluice_bus::{Bus, BusOptions, Consumer, Durability, Record, StartAt, Syncer, TopicConfig};
 
 /// Counts fsyncs, optionally slows them down, optionally fails from the n-th one on.
 #[derive(Debug, Default)]
@@ -50,7 +48,8 @@ fn bus_with(dir: &Path, durability: Durability, syncer: Arc<TestSync>) -> Bus {
 fn follower_sees_every_record_exactly_once_in_order_across_rolls() {
     let dir = tempfile::tempdir().unwrap();
     let bus = common::bus(dir.path(), Durability::Never);
-    bus.create_topic("t", 1, common::small_segments(8192)).unwrap();
+    bus.create_topic("t", 1, common::small_segments(8192))
+        .unwrap();
     const BATCHES: usize = 300;
     let total: usize = (0..BATCHES).map(|b| 1 + b % 17).sum();
     let writer_bus = bus.clone();
@@ -80,13 +79,20 @@ fn follower_sees_every_record_exactly_once_in_order_across_rolls() {
             }
             None => {
                 idle_polls += 1;
-                assert!(idle_polls < 50_000_000, "follower stalled at {}", seen.len());
+                assert!(
+                    idle_polls < 50_000_000,
+                    "follower stalled at {}",
+                    seen.len()
+                );
                 std::thread::yield_now();
             }
         }
     }
     writer.join().unwrap();
-    assert!(reader.next_batch().unwrap().is_none(), "nothing beyond the end");
+    assert!(
+        reader.next_batch().unwrap().is_none(),
+        "nothing beyond the end"
+    );
     for (i, (offset, value)) in seen.iter().enumerate() {
         assert_eq!(*offset, i as u64);
         assert_eq!(value, format!("v{i}").as_bytes());
@@ -111,8 +117,9 @@ fn concurrent_appenders_get_dense_offsets_and_share_fsyncs() {
             std::thread::spawn(move || {
                 let mut got = Vec::new();
                 for a in 0..APPENDS {
-                    let vals: Vec<Vec<u8>> =
-                        (0..5).map(|i| format!("{t}-{a}-{i}").into_bytes()).collect();
+                    let vals: Vec<Vec<u8>> = (0..5)
+                        .map(|i| format!("{t}-{a}-{i}").into_bytes())
+                        .collect();
                     let recs: Vec<_> = vals.iter().map(|v| Record::new(v, 0)).collect();
                     let range = p.append_batch(0, &recs).unwrap();
                     assert_eq!(range.end - range.start, 5);
@@ -128,7 +135,10 @@ fn concurrent_appenders_get_dense_offsets_and_share_fsyncs() {
         .collect();
     let appends = (THREADS * APPENDS) as u64;
     let syncs = sync.calls.load(Ordering::SeqCst);
-    assert!(syncs < appends, "{syncs} fsyncs for {appends} appends: no group commit");
+    assert!(
+        syncs < appends,
+        "{syncs} fsyncs for {appends} appends: no group commit"
+    );
     all.sort_by_key(|(r, ..)| r.start);
     for (i, (r, ..)) in all.iter().enumerate() {
         assert_eq!(r.start, 5 * i as u64, "offsets dense and disjoint");
@@ -176,7 +186,11 @@ fn failed_fsync_poisons_the_partition() {
     let calls = sync.calls.load(Ordering::SeqCst);
     let err = p.append_batch(0, &rec).unwrap_err();
     assert_eq!(err.code(), "BUS_PARTITION_POISONED");
-    assert_eq!(sync.calls.load(Ordering::SeqCst), calls, "no fsync attempted");
+    assert_eq!(
+        sync.calls.load(Ordering::SeqCst),
+        calls,
+        "no fsync attempted"
+    );
     assert!(p.flush().is_err());
     drop(p);
     // Reopening with a working fsync recovers; the unacknowledged record may or may not be

@@ -8,9 +8,9 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use sluice_bus::format::batch;
+use sluice_bus::format::index::IndexKind;
 use sluice_bus::inspect::{self, DumpEntry};
 use sluice_bus::segment::{index_path, list_segments, log_path};
-use sluice_bus::format::index::IndexKind;
 use sluice_bus::{Bus, BusError, Durability, Record, StartAt, TopicConfig};
 
 /// (position, size, base offset, count) of every batch of a segment.
@@ -133,7 +133,10 @@ fn torn_tail_is_truncated_on_writer_open() {
     // The writer truncates to the last good batch and continues at offset 40.
     let p = f.bus.producer("t").unwrap();
     assert_eq!(fs::metadata(seg).unwrap().len(), last_pos);
-    assert_eq!(p.append_batch(0, &[Record::new(b"new", 1)]).unwrap(), 40..41);
+    assert_eq!(
+        p.append_batch(0, &[Record::new(b"new", 1)]).unwrap(),
+        40..41
+    );
     drop(p);
     assert!(inspect::verify(&f.bus, None).unwrap().error().is_none());
 }
@@ -161,7 +164,11 @@ fn interior_flip_is_refused_with_segment_and_position() {
     let len_before = fs::metadata(seg).unwrap().len();
     let err = f.bus.producer("t").err().unwrap();
     assert_corrupt_at(&err, seg, pos);
-    assert_eq!(fs::metadata(seg).unwrap().len(), len_before, "nothing modified");
+    assert_eq!(
+        fs::metadata(seg).unwrap().len(),
+        len_before,
+        "nothing modified"
+    );
     // A reader delivers batch 0 and then fails at the same place.
     let err = read_values(&f.bus).unwrap_err();
     assert_corrupt_at(&err, seg, pos);
@@ -170,7 +177,10 @@ fn interior_flip_is_refused_with_segment_and_position() {
     // recover cuts at the damage and says which offsets were lost.
     let rec = inspect::recover(&f.bus, None).unwrap();
     let cut = rec[0].cut.as_ref().unwrap();
-    assert_eq!((cut.position, cut.offsets_lost_from, cut.offsets_lost_until), (pos, 10, 50));
+    assert_eq!(
+        (cut.position, cut.offsets_lost_from, cut.offsets_lost_until),
+        (pos, 10, 50)
+    );
     assert_eq!(cut.bytes_cut, len_before - pos);
     assert_eq!(read_values(&f.bus).unwrap(), (0..10).collect::<Vec<_>>());
     let p = f.bus.producer("t").unwrap();
@@ -232,7 +242,12 @@ fn deleted_or_damaged_indexes_are_rebuilt() {
     let before = read_values(&f.bus).unwrap();
     fs::remove_file(index_path(&f.part, bases[0], IndexKind::Offset)).unwrap();
     fs::write(index_path(&f.part, bases[1], IndexKind::Time), b"garbage!").unwrap();
-    fs::remove_file(index_path(&f.part, *bases.last().unwrap(), IndexKind::Offset)).unwrap();
+    fs::remove_file(index_path(
+        &f.part,
+        *bases.last().unwrap(),
+        IndexKind::Offset,
+    ))
+    .unwrap();
     // Reads are unaffected (indexes rebuilt in memory), and lookups still land right.
     assert_eq!(read_values(&f.bus).unwrap(), before);
     let mid = common::read_all(&f.bus, "t", 0, StartAt::Offset(57));

@@ -111,7 +111,10 @@ fn mutated_batches_never_panic_and_unmutated_ones_decode() {
         }
         decode_all(&bytes, &mut batch);
     }
-    assert!(crc_caught > 500, "the CRC caught only {crc_caught} mutations");
+    assert!(
+        crc_caught > 500,
+        "the CRC caught only {crc_caught} mutations"
+    );
 }
 
 #[test]

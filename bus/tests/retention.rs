@@ -13,7 +13,9 @@ fn fill(bus: &sluice_bus::Bus, batches: usize) {
     let p = bus.producer("t").unwrap();
     let v = vec![b'x'; 1000];
     for b in 0..batches {
-        let recs: Vec<_> = (0..4).map(|i| Record::new(&v, (b * 4 + i) as i64)).collect();
+        let recs: Vec<_> = (0..4)
+            .map(|i| Record::new(&v, (b * 4 + i) as i64))
+            .collect();
         p.append_batch(0, &recs).unwrap();
     }
 }
@@ -39,14 +41,20 @@ fn retention_by_size_keeps_the_newest_segments() {
         .map(|&b| std::fs::metadata(log_path(&part, b)).unwrap().len())
         .collect();
     let total: u64 = sizes.iter().sum();
-    assert!(bases.len() >= 2 && bases[0] > 0, "old segments deleted: {bases:?}");
+    assert!(
+        bases.len() >= 2 && bases[0] > 0,
+        "old segments deleted: {bases:?}"
+    );
     // Deleting stops exactly when one more deletion would go below the limit.
     assert!(total >= 20_000, "over-deleted: {total}");
     assert!(total - sizes[0] < 20_000, "under-deleted: {total}");
     let records = common::read_all(&bus, "t", 0, StartAt::Earliest);
     assert_eq!(records[0].offset, bases[0]);
     assert_eq!(records.last().unwrap().offset, 119);
-    let err = bus.partition_reader("t", 0, StartAt::Offset(0)).err().unwrap();
+    let err = bus
+        .partition_reader("t", 0, StartAt::Offset(0))
+        .err()
+        .unwrap();
     assert_eq!(err.code(), "BUS_OFFSET_OUT_OF_RANGE");
 }
 
@@ -81,7 +89,9 @@ fn retention_by_age_uses_the_last_write_time_and_spares_the_active_segment() {
     let records = common::read_all(&bus, "t", 0, StartAt::Earliest);
     assert_eq!(records[0].offset, active);
     // Nothing more to delete, and the writer reopens on what is left.
-    assert!(retention::enforce(&part, &config, active).unwrap().is_empty());
+    assert!(retention::enforce(&part, &config, active)
+        .unwrap()
+        .is_empty());
     let p = bus.producer("t").unwrap();
     assert_eq!(p.end_offset(0).unwrap(), 40);
 }

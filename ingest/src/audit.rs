@@ -73,14 +73,19 @@ pub fn audit(ig: &Path, sink: &mut dyn Sink) -> Result<AuditReport> {
         match r.decision {
             Decision::Quarantine => report.quarantine_receipts += 1,
             d => {
-                let topic = v["eb_ref"]["topic"].as_str().unwrap_or_default().to_string();
+                let topic = v["eb_ref"]["topic"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
                 let part = v["eb_ref"]["partition"].as_u64().unwrap_or(u64::MAX) as u32;
                 let off = v["eb_ref"]["offset"].as_u64().unwrap_or(u64::MAX);
                 let id = r.event_id.unwrap_or_default();
                 if d == Decision::Admit {
                     report.admit_receipts += 1;
                     if admits.insert((topic.clone(), part, off), id).is_some() {
-                        problems.push(format!("two ADMIT receipts for {topic}/{part}@{off} (receipt {seq})"));
+                        problems.push(format!(
+                            "two ADMIT receipts for {topic}/{part}@{off} (receipt {seq})"
+                        ));
                     }
                 } else {
                     report.duplicate_receipts += 1;
@@ -128,9 +133,9 @@ pub fn audit(ig: &Path, sink: &mut dyn Sink) -> Result<AuditReport> {
                 let pos = (topic.to_string(), p, off);
                 match admits.get(&pos) {
                     None => report.problem(format!("{topic}/{p}@{off} has no ADMIT receipt")),
-                    Some(r) if *r != id => {
-                        report.problem(format!("{topic}/{p}@{off}: receipt and record event ids differ"))
-                    }
+                    Some(r) if *r != id => report.problem(format!(
+                        "{topic}/{p}@{off}: receipt and record event ids differ"
+                    )),
                     Some(_) => {}
                 }
                 on_bus.insert(pos, id);
@@ -139,12 +144,17 @@ pub fn audit(ig: &Path, sink: &mut dyn Sink) -> Result<AuditReport> {
     }
     for pos in admits.keys() {
         if !on_bus.contains_key(pos) {
-            report.problem(format!("ADMIT receipt points at {}/{}@{}, which is not on the bus", pos.0, pos.1, pos.2));
+            report.problem(format!(
+                "ADMIT receipt points at {}/{}@{}, which is not on the bus",
+                pos.0, pos.1, pos.2
+            ));
         }
     }
     for (pos, id, seq) in dups {
         if on_bus.get(&pos) != Some(&id) {
-            report.problem(format!("DUPLICATE receipt {seq} does not point at its original"));
+            report.problem(format!(
+                "DUPLICATE receipt {seq} does not point at its original"
+            ));
         }
     }
     Ok(report)

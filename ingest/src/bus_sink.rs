@@ -12,7 +12,7 @@ use std::path::Path;
 use sluice_bus::{Bus, BusError, BusOptions, Compression, Producer, Record, StartAt, TopicConfig};
 
 use crate::error::SinkError;
-use crate::sink::{Sink, SinkRecord};
+use crate::sink::{Sink, SinkRecord, Visit};
 
 /// zstd level of the topics the gate creates (fast; envelopes compress well anyway).
 pub const ZSTD_LEVEL: i32 = 1;
@@ -180,7 +180,7 @@ impl Sink for FileBusSink {
         topic: &str,
         partition: u32,
         from: u64,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), SinkError>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), SinkError> {
         // A writer opens the producer first: it recovers the partition (torn tail) before
         // reading. A read-only reader reads what is complete now.

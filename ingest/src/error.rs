@@ -51,7 +51,9 @@ pub enum IngestError {
     },
     #[error("no gate state under {dir}")]
     NotFound { dir: PathBuf },
-    #[error("receipts say {topic}/{partition} reached offset {receipts}, but the bus ends at {bus}")]
+    #[error(
+        "receipts say {topic}/{partition} reached offset {receipts}, but the bus ends at {bus}"
+    )]
     BusBehind {
         topic: String,
         partition: u32,
@@ -111,7 +113,11 @@ impl IngestError {
         }
     }
 
-    pub(crate) fn corrupt(file: impl Into<PathBuf>, position: u64, reason: impl Into<String>) -> Self {
+    pub(crate) fn corrupt(
+        file: impl Into<PathBuf>,
+        position: u64,
+        reason: impl Into<String>,
+    ) -> Self {
         IngestError::Corrupt {
             file: file.into(),
             position,

@@ -165,11 +165,18 @@ mod tests {
         let eid = parse_hex32(&"ab".repeat(32)).unwrap();
         let dk = dedupe_key("platform_20260101T000000Z", "traffic_fraud", &eid);
         let expected = sha256_hex(
-            format!("platform_20260101T000000Z:traffic_fraud:{}", "ab".repeat(32)).as_bytes(),
+            format!(
+                "platform_20260101T000000Z:traffic_fraud:{}",
+                "ab".repeat(32)
+            )
+            .as_bytes(),
         );
         assert_eq!(hex32_string(&dk), expected);
         let rid = receipt_id(Decision::Duplicate, &"ab".repeat(32));
-        assert_eq!(rid, sha256_hex(format!("DUPLICATE:{}", "ab".repeat(32)).as_bytes())[..32]);
+        assert_eq!(
+            rid,
+            sha256_hex(format!("DUPLICATE:{}", "ab".repeat(32)).as_bytes())[..32]
+        );
         assert_eq!(parse_hex16(&rid).map(|b| hex16(&b)), Some(rid));
     }
 

@@ -150,7 +150,8 @@ fn skip_value(b: &[u8], i: usize) -> Option<usize> {
         }
         _ => {
             let mut j = i;
-            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\t' | b'\r') {
+            while j < b.len() && !matches!(b[j], b',' | b'}' | b']' | b' ' | b'\n' | b'\t' | b'\r')
+            {
                 j += 1;
             }
             (j > i).then_some(j)
@@ -207,8 +208,20 @@ mod tests {
     #[test]
     fn strings_escape_exactly_like_serde_json() {
         // Every byte value as a one-char string (non-ASCII as a UTF-8 char), plus mixes.
-        let mut cases: Vec<String> = (0u32..=0x7f).map(|c| char::from_u32(c).unwrap().to_string()).collect();
-        cases.extend(["", "plain", "a\"b\\c/d", "tab\there", "é€😀", "\u{7f}\u{1f}x"].map(String::from));
+        let mut cases: Vec<String> = (0u32..=0x7f)
+            .map(|c| char::from_u32(c).unwrap().to_string())
+            .collect();
+        cases.extend(
+            [
+                "",
+                "plain",
+                "a\"b\\c/d",
+                "tab\there",
+                "é€😀",
+                "\u{7f}\u{1f}x",
+            ]
+            .map(String::from),
+        );
         for s in cases {
             let mut ours = Vec::new();
             write_str(&mut ours, &s);
@@ -224,7 +237,18 @@ mod tests {
             assert_eq!(ours, serde_json::to_vec(&v).unwrap());
         }
         let mut x = 0x1234_5678_9abc_def0u64;
-        let mut floats = vec![0.0, -0.0, 1.0, 0.1, 1.25, 1e16, 1e-7, 123456.789, f64::MAX, f64::MIN_POSITIVE];
+        let mut floats = vec![
+            0.0,
+            -0.0,
+            1.0,
+            0.1,
+            1.25,
+            1e16,
+            1e-7,
+            123456.789,
+            f64::MAX,
+            f64::MIN_POSITIVE,
+        ];
         for _ in 0..2000 {
             x ^= x << 13;
             x ^= x >> 7;
@@ -237,7 +261,11 @@ mod tests {
         for v in floats {
             let mut ours = Vec::new();
             write_f64(&mut ours, v);
-            assert_eq!(ours, serde_json::to_vec(&serde_json::Value::from(v)).unwrap(), "{v:e}");
+            assert_eq!(
+                ours,
+                serde_json::to_vec(&serde_json::Value::from(v)).unwrap(),
+                "{v:e}"
+            );
         }
         let mut n = Vec::new();
         write_f64(&mut n, f64::NAN);

@@ -56,7 +56,11 @@ impl Lookup {
             contexts: Contexts::open(&dir.join("contexts.jsonl"), false)?,
             reader: ReceiptReader::open(&dir.join("receipts.log"))?,
             dedupe: RunSet::open(&dir.join("index/dedupe"), &manifest.dedupe_runs, false)?,
-            rids: RunSet::open(&dir.join("index/receipt_ids"), &manifest.receipt_id_runs, false)?,
+            rids: RunSet::open(
+                &dir.join("index/receipt_ids"),
+                &manifest.receipt_id_runs,
+                false,
+            )?,
             covered_seq: manifest.covered_seq,
             platform_run_id: ident.platform_run_id,
         })
@@ -70,7 +74,8 @@ impl Lookup {
         for r in records {
             out.receipts.push(render(&r, self.contexts.get(r.ctx)));
             if let Some(pos) = r.quarantine {
-                out.quarantine.push(read_record(&self.dir.join("quarantine.log"), pos)?);
+                out.quarantine
+                    .push(read_record(&self.dir.join("quarantine.log"), pos)?);
             }
         }
         Ok(out)
@@ -98,7 +103,8 @@ impl Lookup {
         let mut records: Vec<ReceiptRecord> = Vec::new();
         let mut seen_keys = Vec::new();
         for ctx in self.contexts.all() {
-            let (Some(class), Some(run)) = (ctx.event_class.as_deref(), ctx.platform_run_id()) else {
+            let (Some(class), Some(run)) = (ctx.event_class.as_deref(), ctx.platform_run_id())
+            else {
                 continue;
             };
             let key = dedupe_key(run, class, &id);
@@ -164,9 +170,14 @@ impl Lookup {
     }
 
     /// Every receipt in order (for audits and tests; a full scan).
-    pub fn scan_all(&self, mut visit: impl FnMut(u64, &ReceiptRecord, Value) -> Result<()>) -> Result<()> {
+    pub fn scan_all(
+        &self,
+        mut visit: impl FnMut(u64, &ReceiptRecord, Value) -> Result<()>,
+    ) -> Result<()> {
         let end = self.reader.len()?;
-        self.reader.scan(0, end, |seq, r| visit(seq, r, render(r, self.contexts.get(r.ctx))))
+        self.reader.scan(0, end, |seq, r| {
+            visit(seq, r, render(r, self.contexts.get(r.ctx)))
+        })
     }
 
     /// The event id of a receipt as hex (helper for callers rendering tables).

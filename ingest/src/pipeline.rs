@@ -77,7 +77,7 @@ pub struct PipelineReport {
 }
 
 enum ToRecorder<T> {
-    Batch(DecidedBatch<T>),
+    Batch(Box<DecidedBatch<T>>),
     Flush(FlushJob),
 }
 
@@ -115,7 +115,7 @@ pub fn run_pipeline<S: Send, T: Send>(
                     decider.flushed(done);
                 }
                 let decided = decider.decide(output, &batch, origin, tag)?;
-                send(ToRecorder::Batch(decided))?;
+                send(ToRecorder::Batch(Box::new(decided)))?;
                 if decider.needs_flush() {
                     if decider.flush_in_flight() {
                         let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
@@ -146,7 +146,9 @@ pub fn run_pipeline<S: Send, T: Send>(
                         report.batches += 1;
                         since += counts.events;
                         progress.durable(b.tag, &counts);
-                        if since >= cfg.checkpoint_every || last.elapsed() >= cfg.checkpoint_interval {
+                        if since >= cfg.checkpoint_every
+                            || last.elapsed() >= cfg.checkpoint_interval
+                        {
                             recorder.sync()?;
                             progress.checkpoint()?;
                             report.checkpoints += 1;

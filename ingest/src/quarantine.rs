@@ -56,14 +56,16 @@ fn frame_at(file: &File, path: &Path, pos: u64, len: u64) -> Result<Option<Vec<u
         return Ok(None);
     }
     let mut h = [0u8; 8];
-    file.read_exact_at(&mut h, pos).map_err(|e| IngestError::io(path, e))?;
+    file.read_exact_at(&mut h, pos)
+        .map_err(|e| IngestError::io(path, e))?;
     let n = u32::from_le_bytes([h[0], h[1], h[2], h[3]]);
     let crc = u32::from_le_bytes([h[4], h[5], h[6], h[7]]);
     if n > MAX_BODY || pos + 8 + u64::from(n) > len {
         return Ok(None);
     }
     let mut body = vec![0u8; n as usize];
-    file.read_exact_at(&mut body, pos + 8).map_err(|e| IngestError::io(path, e))?;
+    file.read_exact_at(&mut body, pos + 8)
+        .map_err(|e| IngestError::io(path, e))?;
     Ok((crc32c::crc32c(&body) == crc).then_some(body))
 }
 
@@ -95,7 +97,11 @@ impl QuarantineLog {
         let len = file.metadata().map_err(io)?.len();
         let mut pos = durable.max(HEADER);
         if pos > len {
-            return Err(IngestError::corrupt(path, len, "shorter than its durable prefix"));
+            return Err(IngestError::corrupt(
+                path,
+                len,
+                "shorter than its durable prefix",
+            ));
         }
         while pos < len {
             match frame_at(&file, path, pos, len)? {
@@ -114,7 +120,11 @@ impl QuarantineLog {
                     ));
                 }
             }
-            tracing::warn!("{}: torn tail cut at byte {pos} ({} bytes)", path.display(), len - pos);
+            tracing::warn!(
+                "{}: torn tail cut at byte {pos} ({} bytes)",
+                path.display(),
+                len - pos
+            );
             file.set_len(pos).map_err(io)?;
             file.sync_all().map_err(io)?;
         }

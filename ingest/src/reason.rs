@@ -81,7 +81,10 @@ impl ReasonCode {
 
     /// The codes in a reason mask, in check order.
     pub fn from_mask(mask: u16) -> Vec<ReasonCode> {
-        Self::ALL.into_iter().filter(|r| mask & r.bit() != 0).collect()
+        Self::ALL
+            .into_iter()
+            .filter(|r| mask & r.bit() != 0)
+            .collect()
     }
 }
 

@@ -23,6 +23,9 @@ pub struct SinkRecord<'a> {
     pub value: &'a [u8],
 }
 
+/// The callback of [`Sink::read`]: offset and value of each record.
+pub type Visit<'a> = dyn FnMut(u64, &[u8]) -> Result<(), SinkError> + 'a;
+
 /// An append-only, partitioned log the gate writes admitted events to.
 pub trait Sink: Send {
     /// Create `topic` with `partitions` if it does not exist; returns its partition count
@@ -58,7 +61,7 @@ pub trait Sink: Send {
         topic: &str,
         partition: u32,
         from: u64,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), SinkError>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), SinkError>;
 }
 
@@ -118,7 +121,12 @@ impl MemorySink {
     pub fn topics(&self) -> Vec<(String, u32)> {
         self.state
             .lock()
-            .map(|s| s.topics.iter().map(|(t, p)| (t.clone(), p.len() as u32)).collect())
+            .map(|s| {
+                s.topics
+                    .iter()
+                    .map(|(t, p)| (t.clone(), p.len() as u32))
+                    .collect()
+            })
             .unwrap_or_default()
     }
 }
@@ -183,7 +191,7 @@ impl Sink for MemorySink {
         topic: &str,
         partition: u32,
         from: u64,
-        visit: &mut dyn FnMut(u64, &[u8]) -> Result<(), SinkError>,
+        visit: &mut Visit<'_>,
     ) -> Result<(), SinkError> {
         let records = self.records(topic, partition);
         for (i, r) in records.iter().enumerate().skip(from as usize) {

@@ -48,7 +48,9 @@ fn expected_envelope(r: &TRow, event_id: &str) -> (Value, Value) {
 
 fn random_string(rng: &mut SplitMix64) -> String {
     const PIECES: [&str; 10] = ["a", "Z", "\"", "\\", "\n", "\u{1}", "é", "€", "😀", "/"];
-    (0..rng.below(6)).map(|_| PIECES[rng.below(10) as usize]).collect()
+    (0..rng.below(6))
+        .map(|_| PIECES[rng.below(10) as usize])
+        .collect()
 }
 
 #[test]
@@ -64,7 +66,11 @@ fn event_ids_follow_the_documented_formula() {
     // A literal, so a formula change cannot pass silently.
     assert_eq!(
         event_id_string(&rows[1]),
-        format!("s3_event_stream_with_fraud_6B|17|2|{}|{}|42|baseline_v1", mf(), ph())
+        format!(
+            "s3_event_stream_with_fraud_6B|17|2|{}|{}|42|baseline_v1",
+            mf(),
+            ph()
+        )
     );
 }
 
@@ -75,7 +81,11 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
     for i in 0..400 {
         let mut r = row(i, rng.below(8) as i64 + 1);
         r.event_type = Some(random_string(&mut rng));
-        r.campaign_id = if rng.below(3) == 0 { None } else { Some(random_string(&mut rng)) };
+        r.campaign_id = if rng.below(3) == 0 {
+            None
+        } else {
+            Some(random_string(&mut rng))
+        };
         r.amount = Some(match rng.below(4) {
             0 => f64::from_bits(rng.next() >> 2),
             1 => (rng.below(1_000_000) as f64) / 100.0,
@@ -94,7 +104,9 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
             canonical_json(&expected),
             "row {i}"
         );
-        let hashed = canonical_json(&json!({"event_type": OUTPUT, "schema_version": "v1", "payload": payload}));
+        let hashed = canonical_json(
+            &json!({"event_type": OUTPUT, "schema_version": "v1", "payload": payload}),
+        );
         let m = &env.rows[i];
         assert_eq!(hex32_string(&m.payload_hash), sha256_hex(hashed.as_bytes()));
         assert_eq!(
@@ -103,7 +115,10 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
         );
         // Partition: sha256 of the first present key field (flow_id), big-endian u64 mod 4.
         let d = sha2_digest(r.flow_id.unwrap().to_string().as_bytes());
-        assert_eq!(u64::from(m.partition), u64::from_be_bytes(d[..8].try_into().unwrap()) % 4);
+        assert_eq!(
+            u64::from(m.partition),
+            u64::from_be_bytes(d[..8].try_into().unwrap()) % 4
+        );
         assert_eq!(env.key(i), r.flow_id.unwrap().to_string().as_bytes());
         assert_eq!(m.reason, None, "row {i}: {:?}", env.detail(i));
     }
@@ -111,7 +126,9 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
 
 fn sha2_digest(b: &[u8]) -> Vec<u8> {
     let hex = sha256_hex(b);
-    (0..32).map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap()).collect()
+    (0..32)
+        .map(|i| u8::from_str_radix(&hex[2 * i..2 * i + 2], 16).unwrap())
+        .collect()
 }
 
 /// Fast decisions equal the reference checker's on the JSON the fast path wrote.
@@ -181,19 +198,44 @@ fn column_level_problems_decide_like_the_reference() {
         b.remove_column(i);
         b
     };
-    let strings = |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values((0..20).map(|_| v))) };
+    let strings =
+        |v: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values((0..20).map(|_| v))) };
     let ints: ArrayRef = Arc::new(Int64Array::from_iter_values(0..20));
     use ReasonCode::*;
     let cases: Vec<(&str, RecordBatch, Option<ReasonCode>)> = vec![
-        ("flow_id as strings", replace("flow_id", strings("7")), Some(SchemaFail)),
+        (
+            "flow_id as strings",
+            replace("flow_id", strings("7")),
+            Some(SchemaFail),
+        ),
         ("amount as ints", replace("amount", ints.clone()), None),
-        ("fraud_flag as ints", replace("fraud_flag", ints.clone()), Some(SchemaFail)),
-        ("seed as strings", replace("seed", strings("42")), Some(EnvelopeInvalid)),
-        ("manifest_fingerprint as ints", replace("manifest_fingerprint", ints), Some(EnvelopeInvalid)),
-        ("no campaign_id (nullable)", drop_col("campaign_id"), Some(SchemaFail)),
+        (
+            "fraud_flag as ints",
+            replace("fraud_flag", ints.clone()),
+            Some(SchemaFail),
+        ),
+        (
+            "seed as strings",
+            replace("seed", strings("42")),
+            Some(EnvelopeInvalid),
+        ),
+        (
+            "manifest_fingerprint as ints",
+            replace("manifest_fingerprint", ints),
+            Some(EnvelopeInvalid),
+        ),
+        (
+            "no campaign_id (nullable)",
+            drop_col("campaign_id"),
+            Some(SchemaFail),
+        ),
         ("no amount", drop_col("amount"), Some(SchemaFail)),
         ("no seed", drop_col("seed"), Some(PinsMissing)),
-        ("no event_seq", drop_col("event_seq"), Some(PrimaryKeyMissing)),
+        (
+            "no event_seq",
+            drop_col("event_seq"),
+            Some(PrimaryKeyMissing),
+        ),
         ("no ts_utc", drop_col("ts_utc"), Some(EnvelopeInvalid)),
     ];
     for (name, b, want) in cases {
@@ -201,7 +243,12 @@ fn column_level_problems_decide_like_the_reference() {
         assert!(reasons.iter().all(|r| *r == want), "{name}: {reasons:?}");
     }
     // An extra column is allowed and lands in the payload.
-    let mut fields: Vec<Field> = good.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = good
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("extra", DataType::Utf8, true));
     let mut cols = good.columns().to_vec();
     cols.push(strings("x"));
@@ -213,10 +260,17 @@ fn column_level_problems_decide_like_the_reference() {
 fn unsupported_column_types_are_refused_with_a_code() {
     let rows: Vec<TRow> = (0..3).map(|i| row(i, 1)).collect();
     let good = batch(&rows);
-    let mut fields: Vec<Field> = good.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = good
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     fields.push(Field::new("bin", DataType::Binary, true));
     let mut cols = good.columns().to_vec();
-    cols.push(Arc::new(arrow_array::BinaryArray::from_iter_values([b"a", b"b", b"c"])));
+    cols.push(Arc::new(arrow_array::BinaryArray::from_iter_values([
+        b"a", b"b", b"c",
+    ])));
     let b = RecordBatch::try_new(Arc::new(Schema::new(fields)), cols).unwrap();
     let e = builder(4).build(&b).unwrap_err();
     assert_eq!(e.code(), "PAYLOAD_TYPE_UNSUPPORTED");

@@ -54,7 +54,11 @@ fn receipts(dir: &std::path::Path) -> Vec<(Decision, Option<String>, Value)> {
     let l = Lookup::open(dir).unwrap();
     let mut out = Vec::new();
     l.scan_all(|_, r, v| {
-        out.push((r.decision, v["event_id"].as_str().map(String::from), v["eb_ref"].clone()));
+        out.push((
+            r.decision,
+            v["event_id"].as_str().map(String::from),
+            v["eb_ref"].clone(),
+        ));
         Ok(())
     })
     .unwrap();
@@ -67,7 +71,10 @@ fn assert_bus_and_receipts_agree(dir: &std::path::Path, sink: &MemorySink) -> us
     let mut on_bus: HashMap<String, (u32, u64)> = HashMap::new();
     for (p, o, v) in &records {
         let id = v["event_id"].as_str().unwrap().to_string();
-        assert!(on_bus.insert(id.clone(), (*p, *o)).is_none(), "{id} twice on the bus");
+        assert!(
+            on_bus.insert(id.clone(), (*p, *o)).is_none(),
+            "{id} twice on the bus"
+        );
     }
     let mut admits = 0;
     for (d, id, eb) in receipts(dir) {
@@ -78,7 +85,10 @@ fn assert_bus_and_receipts_agree(dir: &std::path::Path, sink: &MemorySink) -> us
         }
         let (p, o) = on_bus[&id];
         assert_eq!(eb["topic"], TOPIC);
-        assert_eq!((eb["partition"].as_u64(), eb["offset"].as_u64()), (Some(p.into()), Some(o)));
+        assert_eq!(
+            (eb["partition"].as_u64(), eb["offset"].as_u64()),
+            (Some(p.into()), Some(o))
+        );
         if d == Decision::Admit {
             admits += 1;
         }
@@ -93,9 +103,13 @@ fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
     let mut sink = MemorySink::new();
     let mut g = open(d.path(), &mut sink, 64 << 20);
     let rows: Vec<TRow> = (0..200).map(|i| row(i, 1)).collect();
-    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&rows), origin(0))
+        .unwrap();
     assert_eq!((c.admitted, c.duplicates, c.quarantined), (200, 0, 0));
-    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&rows), origin(0))
+        .unwrap();
     assert_eq!((c.admitted, c.duplicates, c.quarantined), (0, 200, 0));
     // Before close, lookups see the receipts through the log tail; after, through the index.
     for closed in [false, true] {
@@ -105,7 +119,10 @@ fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
             let [admit, dup] = &found.receipts[..] else {
                 panic!("{:?}", found.receipts)
             };
-            assert_eq!((admit["decision"].as_str(), dup["decision"].as_str()), (Some("ADMIT"), Some("DUPLICATE")));
+            assert_eq!(
+                (admit["decision"].as_str(), dup["decision"].as_str()),
+                (Some("ADMIT"), Some("DUPLICATE"))
+            );
             assert_eq!(admit["eb_ref"], dup["eb_ref"]);
             let expected_rid = &sha256_hex(format!("DUPLICATE:{}", eid(r)).as_bytes())[..32];
             assert_eq!(dup["receipt_id"], expected_rid);
@@ -126,25 +143,47 @@ fn a_changed_payload_under_the_same_id_is_quarantined_as_hash_mismatch() {
     let mut sink = MemorySink::new();
     let mut g = open(d.path(), &mut sink, 64 << 20);
     let rows: Vec<TRow> = (0..10).map(|i| row(i, 1)).collect();
-    g.ingest(&mut sink, spec(), &batch(&rows), origin(0)).unwrap();
+    g.ingest(&mut sink, spec(), &batch(&rows), origin(0))
+        .unwrap();
     g.flush().unwrap(); // the original is now found through a run, not the memtable
     let mut changed = rows[3].clone();
     changed.amount = Some(999.5);
-    let c = g.ingest(&mut sink, spec(), &batch(&[changed.clone()]), origin(50)).unwrap();
-    assert_eq!((c.quarantined, c.by_reason[ReasonCode::PayloadHashMismatch as usize]), (1, 1));
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&[changed.clone()]), origin(50))
+        .unwrap();
+    assert_eq!(
+        (
+            c.quarantined,
+            c.by_reason[ReasonCode::PayloadHashMismatch as usize]
+        ),
+        (1, 1)
+    );
     // And in the same batch as its original (memtable path).
     let mut twin = row(77, 1);
     let first = twin.clone();
     twin.amount = Some(1.0);
-    let c = g.ingest(&mut sink, spec(), &batch(&[first, twin]), origin(60)).unwrap();
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&[first, twin]), origin(60))
+        .unwrap();
     assert_eq!((c.admitted, c.quarantined), (1, 1));
     g.close().unwrap();
     let l = Lookup::open(d.path()).unwrap();
     let found = l.by_event_id(&eid(&changed)).unwrap();
-    let q = found.receipts.iter().find(|r| r["decision"] == "QUARANTINE").unwrap();
-    assert_eq!(q["reason_codes"], serde_json::json!(["PAYLOAD_HASH_MISMATCH"]));
+    let q = found
+        .receipts
+        .iter()
+        .find(|r| r["decision"] == "QUARANTINE")
+        .unwrap();
+    assert_eq!(
+        q["reason_codes"],
+        serde_json::json!(["PAYLOAD_HASH_MISMATCH"])
+    );
     assert!(q["eb_ref"].is_null());
-    let admit = found.receipts.iter().find(|r| r["decision"] == "ADMIT").unwrap();
+    let admit = found
+        .receipts
+        .iter()
+        .find(|r| r["decision"] == "ADMIT")
+        .unwrap();
     assert_eq!(found.quarantine[0]["conflicts_with"], admit["eb_ref"]);
     assert_eq!(found.quarantine[0]["envelope"]["payload"]["amount"], 999.5);
     assert_eq!(found.quarantine[0]["source"]["row"], 50);
@@ -162,22 +201,35 @@ fn rows_failing_checks_are_quarantined_and_the_rest_admitted() {
     rows[20].manifest_fingerprint = None;
     rows[30].flow_id = None;
     rows[40].ts_utc = Some("yesterday".into());
-    let c = g.ingest(&mut sink, spec(), &batch(&rows), origin(1000)).unwrap();
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&rows), origin(1000))
+        .unwrap();
     assert_eq!((c.admitted, c.quarantined), (45, 5));
     use ReasonCode::*;
-    for (r, n) in [(SchemaFail, 2), (PinsMissing, 1), (PrimaryKeyMissing, 1), (EnvelopeInvalid, 1)] {
+    for (r, n) in [
+        (SchemaFail, 2),
+        (PinsMissing, 1),
+        (PrimaryKeyMissing, 1),
+        (EnvelopeInvalid, 1),
+    ] {
         assert_eq!(c.by_reason[r as usize], n, "{r:?}");
     }
     g.close().unwrap();
     let l = Lookup::open(d.path()).unwrap();
     let found = l.by_event_id(&eid(&rows[7])).unwrap();
-    assert_eq!(found.receipts[0]["reason_codes"], serde_json::json!(["SCHEMA_FAIL"]));
+    assert_eq!(
+        found.receipts[0]["reason_codes"],
+        serde_json::json!(["SCHEMA_FAIL"])
+    );
     assert_eq!(found.quarantine[0]["detail"], "amount is null");
     assert_eq!(found.quarantine[0]["source"]["row"], 1007);
     // The row without a primary key has no event id; its receipt id is the surrogate's.
     let rid = &sha256_hex(format!("QUARANTINE:{OUTPUT}/part-000000.parquet#1030").as_bytes())[..32];
     let found = l.by_receipt_id(rid).unwrap();
-    assert_eq!(found.receipts[0]["reason_codes"], serde_json::json!(["PRIMARY_KEY_MISSING"]));
+    assert_eq!(
+        found.receipts[0]["reason_codes"],
+        serde_json::json!(["PRIMARY_KEY_MISSING"])
+    );
     assert!(found.receipts[0]["event_id"].is_null());
     assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 45);
 }
@@ -220,10 +272,11 @@ fn dedupe_matches_a_hashmap_oracle_through_flushes_reopens_and_crashes() {
             expected.push((eid(r), oracle_decision(&mut seen, r)));
         }
         let gate = g.as_mut().unwrap();
-        gate.ingest(&mut sink, spec(), &batch(&rows), origin(round * 300)).unwrap();
+        gate.ingest(&mut sink, spec(), &batch(&rows), origin(round * 300))
+            .unwrap();
         match round % 7 {
             3 => g.take().unwrap().close().map(drop).unwrap(), // clean close
-            5 => drop(g.take()),                                // crash: memtables lost
+            5 => drop(g.take()),                               // crash: memtables lost
             _ => {}
         }
         if g.is_none() {
@@ -242,7 +295,9 @@ fn dedupe_matches_a_hashmap_oracle_through_flushes_reopens_and_crashes() {
     }
     let distinct = seen.len();
     assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), distinct);
-    let runs = std::fs::read_dir(d.path().join("index/dedupe")).unwrap().count();
+    let runs = std::fs::read_dir(d.path().join("index/dedupe"))
+        .unwrap()
+        .count();
     assert!(runs >= 1, "runs were written");
 }
 
@@ -253,20 +308,31 @@ fn a_crash_between_bus_append_and_receipts_is_reconciled_on_open() {
     let rows: Vec<TRow> = (0..400).map(|i| row(i, 1)).collect();
     {
         let mut g = open(d.path(), &mut sink, 64 << 20);
-        g.ingest(&mut sink, spec(), &batch(&rows[..100]), origin(0)).unwrap();
+        g.ingest(&mut sink, spec(), &batch(&rows[..100]), origin(0))
+            .unwrap();
         // The next batch reaches the bus (2nd partition append stores and then fails):
         // some of its records are on the bus, none has a receipt.
         sink.fail_after_append(4 + 2);
-        let e = g.ingest(&mut sink, spec(), &batch(&rows[100..200]), origin(100)).unwrap_err();
+        let e = g
+            .ingest(&mut sink, spec(), &batch(&rows[100..200]), origin(100))
+            .unwrap_err();
         assert_eq!(e.code(), "SINK_INJECTED_FAILURE");
         // The process dies here: no close, no flush.
     }
     let on_bus_before = bus(&sink).len();
-    assert!(on_bus_before > 100 && on_bus_before < 200, "{on_bus_before}");
+    assert!(
+        on_bus_before > 100 && on_bus_before < 200,
+        "{on_bus_before}"
+    );
     let mut g = open(d.path(), &mut sink, 64 << 20);
-    assert_eq!(g.open_report().reconcile.receipts_restored as usize, on_bus_before - 100);
+    assert_eq!(
+        g.open_report().reconcile.receipts_restored as usize,
+        on_bus_before - 100
+    );
     // Resume from before the failed batch: the restored ones are duplicates now.
-    let c = g.ingest(&mut sink, spec(), &batch(&rows[100..400]), origin(100)).unwrap();
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&rows[100..400]), origin(100))
+        .unwrap();
     assert_eq!(c.duplicates as usize, on_bus_before - 100);
     assert_eq!(c.admitted as usize, 300 - (on_bus_before - 100));
     g.close().unwrap();
@@ -312,7 +378,8 @@ fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
     let mut s1 = MemorySink::new();
     let mut g1 = open(d1.path(), &mut s1, memory);
     for (i, b) in batches.iter().enumerate() {
-        g1.ingest(&mut s1, spec(), &batch(b), origin(i as u64 * 200)).unwrap();
+        g1.ingest(&mut s1, spec(), &batch(b), origin(i as u64 * 200))
+            .unwrap();
     }
     g1.close().unwrap();
     // Pipelined.

@@ -61,9 +61,11 @@ pub struct ViewReport {
     pub elapsed_s: f64,
     /// Bytes written to spill files.
     pub spilled_bytes: u64,
-    /// Sorted runs phase 1 cut (1 = the input fit in memory).
+    /// Sorted runs phase 1 left: spilled segments, plus one for the tail kept in memory
+    /// (1 = the input fit in memory and nothing was spilled).
     pub runs: usize,
-    /// Merge passes over the data (0 = no merge).
+    /// Merge passes the deepest row went through (0 = no merge at all, 1 = the final
+    /// merge only, more = intermediate merges because the fan-in was limited).
     pub merge_levels: u32,
 }
 
@@ -254,7 +256,7 @@ fn build_in_pool(
     let mut staging = Staging::create(&view_root, &source.output_id)?;
     // Step 4.
     let phase1 = generate_runs(&plan, &budget, &space, progress)?;
-    let runs = phase1.runs.len();
+    let runs = phase1.sorted_runs();
     plan.freeze();
     // Step 5.
     let written = write_view(

@@ -8,7 +8,7 @@
 //!
 //! ```text
 //!   memory_limit
-//!   ├── FIXED_RESERVE                      not budgeted
+//!   ├── FIXED_RESERVE                      not budgeted (half the limit below 192 MiB)
 //!   └── budget
 //!       ├── read_budget    row groups being decoded (phase 1)
 //!       ├── run_budget     the run being built; the last run stays for phase 2
@@ -32,8 +32,8 @@ pub const DEFAULT_SORT_KEY: &str = "ts_utc";
 /// Memory kept outside the budget for code, stacks and allocator slack.
 pub const FIXED_RESERVE: u64 = 96 << 20;
 /// The smallest budget the sort runs with, whatever the limit (tests use tiny limits to force
-/// spilling; the process then exceeds the limit by this fixed amount).
-pub const MIN_BUDGET: u64 = 4 << 20;
+/// spilling and multi-level merges).
+pub const MIN_BUDGET: u64 = 256 << 10;
 
 /// Everything that shapes one sort, with the CLI's defaults.
 #[derive(Debug, Clone)]
@@ -128,7 +128,13 @@ pub struct MemoryBudget {
 impl MemoryBudget {
     /// Split `memory_limit` (bytes).
     pub fn new(memory_limit: u64) -> Self {
-        let total = memory_limit.saturating_sub(FIXED_RESERVE).max(MIN_BUDGET);
+        // Limits too small to hold the reserve (only tests use them) give half to the budget.
+        let total = if memory_limit >= 2 * FIXED_RESERVE {
+            memory_limit - FIXED_RESERVE
+        } else {
+            memory_limit / 2
+        }
+        .max(MIN_BUDGET);
         // Decoding needs a few row groups in flight; the merge needs its cursors and one
         // output row group (measured in docs/sort.md); the rest holds runs.
         let read_budget = (total / 8).min(96 << 20);

@@ -5,11 +5,13 @@
 //!    a null or unparseable time fails naming the file, the row and the value;
 //! 2. the source side of the multiset digest, on the batch *as read* (so the digest
 //!    covers the reader's output, not our conversion of it);
-//! 3. the conversion to the work representation (dictionary codes).
+//! 3. the conversion to the work representation (dictionary codes);
+//! 4. ([`decode_task`]) the sort of the chunk by key, while it is hot in cache.
 
 use std::fs::File;
 
-use arrow_array::RecordBatch;
+use arrow_array::{RecordBatch, UInt32Array};
+use arrow_select::take::take;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sluice_storage::digest::{digest_batch, RowDigest};
 
@@ -20,16 +22,53 @@ use crate::plan::{RowGroupTask, SourcePlan};
 /// Rows per decoded batch.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
 
-/// A decoded piece of a row group, ready to be sorted.
+/// A decoded piece of a row group (at most [`READ_BATCH_ROWS`] rows): in file order as
+/// decoded, in key order after [`Chunk::sort`].
 #[derive(Debug)]
 pub struct Chunk {
-    /// Rows in the work representation, in file order.
+    /// Rows in the work representation.
     pub batch: RecordBatch,
-    /// One packed key per row; increasing (file order).
+    /// One packed key per row.
     pub keys: Vec<u128>,
 }
 
 impl Chunk {
+    /// Put the rows in key order. The chunk is small enough for the CPU caches, so the
+    /// random-access gather here is cheap; every later step (merges) reads rows
+    /// sequentially. Keys of a decoded chunk are consecutive rows of one file, so a key's
+    /// row within the chunk is its tie-breaker minus the first one.
+    pub fn sort(mut self) -> Result<Chunk> {
+        if self.keys.is_sorted() {
+            return Ok(self);
+        }
+        // Decoded keys are in row order: the first holds the chunk's first row.
+        let first = key::tie_of(self.keys[0]);
+        self.keys.sort_unstable();
+        let rows: UInt32Array = self
+            .keys
+            .iter()
+            .map(|&k| (key::tie_of(k) - first) as u32)
+            .collect();
+        let columns = self
+            .batch
+            .columns()
+            .iter()
+            .map(|c| take(c.as_ref(), &rows, None))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
+        let batch = RecordBatch::try_new(self.batch.schema(), columns)
+            .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
+        Ok(Chunk {
+            batch,
+            keys: self.keys,
+        })
+    }
+
+    /// Rows in the chunk.
+    pub fn rows(&self) -> usize {
+        self.keys.len()
+    }
+
     /// Bytes held (arrays plus keys), for the memory budget.
     pub fn bytes(&self) -> u64 {
         (self.batch.get_array_memory_size() + self.keys.capacity() * 16) as u64
@@ -110,7 +149,7 @@ pub fn decode_chunk(
     Ok((Chunk { batch, keys }, stats))
 }
 
-/// Decode one row-group task into chunks plus its statistics.
+/// Decode one row-group task into chunks (each sorted) plus its statistics.
 pub fn decode_task(plan: &SourcePlan, task: &RowGroupTask) -> Result<(Vec<Chunk>, SourceStats)> {
     let mut stats = SourceStats::default();
     let mut chunks = Vec::new();
@@ -122,7 +161,7 @@ pub fn decode_task(plan: &SourcePlan, task: &RowGroupTask) -> Result<(Vec<Chunk>
         }
         let (chunk, s) = decode_chunk(plan, task.file, row, &batch)?;
         stats = stats.merge(s);
-        chunks.push(chunk);
+        chunks.push(chunk.sort()?);
         row += n;
     }
     Ok((chunks, stats))

@@ -7,9 +7,10 @@
 //! source), and nothing checks that the rows are in time order.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
@@ -39,15 +40,88 @@ impl Default for FixtureLayout {
     }
 }
 
+/// The earliest and latest valid time of a batch.
 fn min_max_ts(batch: &RecordBatch, path: &Path) -> Result<(Option<i64>, Option<i64>)> {
     let ts = ts_column(batch, path)?;
-    let mut lo: Option<i64> = None;
-    let mut hi: Option<i64> = None;
-    for t in ts.into_iter().filter(|&t| t != i64::MIN) {
-        lo = Some(lo.map_or(t, |v| v.min(t)));
-        hi = Some(hi.map_or(t, |v| v.max(t)));
+    let valid = ts.into_iter().filter(|&t| t != i64::MIN);
+    Ok(valid.fold((None, None), |(lo, hi), t| {
+        (
+            Some(lo.map_or(t, |v: i64| v.min(t))),
+            Some(hi.map_or(t, |v: i64| v.max(t))),
+        )
+    }))
+}
+
+fn widen(
+    a: (Option<i64>, Option<i64>),
+    b: (Option<i64>, Option<i64>),
+) -> (Option<i64>, Option<i64>) {
+    let lo = match (a.0, b.0) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    };
+    let hi = match (a.1, b.1) {
+        (Some(x), Some(y)) => Some(x.max(y)),
+        (x, y) => x.or(y),
+    };
+    (lo, hi)
+}
+
+/// A part being written.
+struct OpenPart {
+    name: String,
+    path: PathBuf,
+    writer: ArrowWriter<fs::File>,
+    rows: usize,
+    range: (Option<i64>, Option<i64>),
+}
+
+impl OpenPart {
+    fn create(
+        dir: &Path,
+        index: usize,
+        schema: SchemaRef,
+        props: &WriterProperties,
+    ) -> Result<Self> {
+        let name = part_name(index);
+        let path = dir.join(&name);
+        let file = fs::File::create(&path).map_err(|e| ReplayError::io(&path, e))?;
+        let writer = ArrowWriter::try_new(file, schema, Some(props.clone()))
+            .map_err(|e| ReplayError::parquet(&path, e))?;
+        Ok(OpenPart {
+            name,
+            path,
+            writer,
+            rows: 0,
+            range: (None, None),
+        })
     }
-    Ok((lo, hi))
+
+    fn write(&mut self, b: &RecordBatch) -> Result<()> {
+        self.writer
+            .write(b)
+            .map_err(|e| ReplayError::parquet(&self.path, e))?;
+        self.rows += b.num_rows();
+        self.range = widen(self.range, min_max_ts(b, &self.path)?);
+        Ok(())
+    }
+
+    fn finish(self) -> Result<PartInfo> {
+        self.writer
+            .close()
+            .map_err(|e| ReplayError::parquet(&self.path, e))?;
+        let bytes = fs::metadata(&self.path)
+            .map_err(|e| ReplayError::io(&self.path, e))?
+            .len();
+        Ok(PartInfo {
+            name: self.name,
+            row_count: self.rows as u64,
+            bytes,
+            blake3: String::new(),
+            min_ts_utc: self.range.0.map(format_rfc3339_micros),
+            max_ts_utc: self.range.1.map(format_rfc3339_micros),
+        })
+    }
 }
 
 /// Write `batches` (all with the same schema, already in view order) as the view of
@@ -57,9 +131,11 @@ pub fn write_view(
     output_id: &str,
     batches: &[RecordBatch],
     layout: FixtureLayout,
-) -> Result<std::path::PathBuf> {
+) -> Result<PathBuf> {
     if layout.rows_per_part == 0 || layout.rows_per_row_group == 0 {
-        return Err(ReplayError::InvalidArgument("fixture sizes must be positive".into()));
+        return Err(ReplayError::InvalidArgument(
+            "fixture sizes must be positive".into(),
+        ));
     }
     let dir = view_dir(view_root, output_id);
     if dir.exists() {
@@ -70,88 +146,40 @@ pub fn write_view(
         .set_compression(Compression::ZSTD(ZstdLevel::default()))
         .set_max_row_group_row_count(Some(layout.rows_per_row_group))
         .build();
-    // Concatenate logically, then cut into parts of rows_per_part rows.
-    let mut rows: Vec<RecordBatch> = Vec::new();
+    let mut parts: Vec<PartInfo> = Vec::new();
+    let mut total = 0u64;
+    let mut range = (None, None);
+    let mut current: Option<OpenPart> = None;
     for b in batches {
         let mut off = 0;
         while off < b.num_rows() {
-            let n = (b.num_rows() - off).min(layout.rows_per_part);
-            rows.push(b.slice(off, n));
+            let open = match current.take() {
+                Some(p) if p.rows < layout.rows_per_part => p,
+                Some(full) => {
+                    parts.push(full.finish()?);
+                    OpenPart::create(&dir, parts.len(), b.schema(), &props)?
+                }
+                None => OpenPart::create(&dir, parts.len(), b.schema(), &props)?,
+            };
+            let n = (b.num_rows() - off).min(layout.rows_per_part - open.rows);
+            let slice = b.slice(off, n);
+            let mut open = open;
+            open.write(&slice)?;
+            range = widen(range, min_max_ts(&slice, &dir)?);
+            total += n as u64;
             off += n;
+            current = Some(open);
         }
     }
-    let mut parts: Vec<PartInfo> = Vec::new();
-    let mut total = 0u64;
-    let (mut lo_all, mut hi_all): (Option<i64>, Option<i64>) = (None, None);
-    let mut current: Option<(ArrowWriter<fs::File>, usize, Option<i64>, Option<i64>)> = None;
-    let finish = |w: ArrowWriter<fs::File>,
-                  n: usize,
-                  lo: Option<i64>,
-                  hi: Option<i64>,
-                  parts: &mut Vec<PartInfo>|
-     -> Result<()> {
-        let name = part_name(parts.len());
-        let path = dir.join(&name);
-        w.close().map_err(|e| ReplayError::parquet(&path, e))?;
-        let bytes = fs::metadata(&path).map_err(|e| ReplayError::io(&path, e))?.len();
-        parts.push(PartInfo {
-            name,
-            row_count: n as u64,
-            bytes,
-            blake3: String::new(),
-            min_ts_utc: lo.map(format_rfc3339_micros),
-            max_ts_utc: hi.map(format_rfc3339_micros),
-        });
-        Ok(())
-    };
-    for b in rows {
-        if current
-            .as_ref()
-            .is_some_and(|c| c.1 + b.num_rows() > layout.rows_per_part)
-        {
-            if let Some((w, n, lo, hi)) = current.take() {
-                finish(w, n, lo, hi, &mut parts)?;
-            }
-        }
-        if current.is_none() {
-            let path = dir.join(part_name(parts.len()));
-            let file = fs::File::create(&path).map_err(|e| ReplayError::io(&path, e))?;
-            let w = ArrowWriter::try_new(file, b.schema(), Some(props.clone()))
-                .map_err(|e| ReplayError::parquet(&path, e))?;
-            current = Some((w, 0, None, None));
-        }
-        if let Some((w, n, lo, hi)) = current.as_mut() {
-            w.write(&b).map_err(|e| ReplayError::parquet(&dir, e))?;
-            *n += b.num_rows();
-            let (blo, bhi) = min_max_ts(&b, &dir)?;
-            *lo = match (*lo, blo) {
-                (Some(a), Some(c)) => Some(a.min(c)),
-                (a, c) => a.or(c),
-            };
-            *hi = match (*hi, bhi) {
-                (Some(a), Some(c)) => Some(a.max(c)),
-                (a, c) => a.or(c),
-            };
-            lo_all = match (lo_all, blo) {
-                (Some(a), Some(c)) => Some(a.min(c)),
-                (a, c) => a.or(c),
-            };
-            hi_all = match (hi_all, bhi) {
-                (Some(a), Some(c)) => Some(a.max(c)),
-                (a, c) => a.or(c),
-            };
-        }
-        total += b.num_rows() as u64;
-    }
-    if let Some((w, n, lo, hi)) = current.take() {
-        finish(w, n, lo, hi, &mut parts)?;
+    if let Some(p) = current {
+        parts.push(p.finish()?);
     }
     let stats = SideStats {
         row_count: total,
         row_hash_sum: "0".repeat(32),
         row_hash_xor: "0".repeat(32),
-        min_ts_utc: lo_all.map(format_rfc3339_micros),
-        max_ts_utc: hi_all.map(format_rfc3339_micros),
+        min_ts_utc: range.0.map(format_rfc3339_micros),
+        max_ts_utc: range.1.map(format_rfc3339_micros),
     };
     let keys = vec!["ts_utc".to_string()];
     let root = view_root.display().to_string();
@@ -177,7 +205,7 @@ pub fn write_view(
 }
 
 /// Write only parquet parts (no receipt): the state an interrupted sort leaves behind.
-pub fn write_partial_view(view_root: &Path, output_id: &str) -> Result<std::path::PathBuf> {
+pub fn write_partial_view(view_root: &Path, output_id: &str) -> Result<PathBuf> {
     let dir = view_dir(view_root, output_id);
     fs::create_dir_all(&dir).map_err(|e| ReplayError::io(&dir, e))?;
     write_atomic(&dir.join(part_name(0)), b"PAR1 not really")?;

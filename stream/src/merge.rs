@@ -41,16 +41,15 @@ impl Head {
                     self.batch = None;
                 }
                 Some(b) => {
-                    self.eff = b
-                        .ts
-                        .iter()
-                        .map(|&t| {
-                            if t != NO_TS {
-                                self.last_valid = t;
-                            }
-                            self.last_valid
-                        })
-                        .collect();
+                    self.eff =
+                        b.ts.iter()
+                            .map(|&t| {
+                                if t != NO_TS {
+                                    self.last_valid = t;
+                                }
+                                self.last_valid
+                            })
+                            .collect();
                     self.batch = Some(b);
                     self.pos = 0;
                 }
@@ -115,12 +114,18 @@ pub(crate) fn replay_merged(
         let end = end.max(start + 1);
         let slice = batch.slice(start, end);
         head.pos = end;
-        let r = pace_batch(&mut sched, clock.as_ref(), slice, |s, now, lag| {
-            match send(tx, budget, &monitors[o], o, s, now, lag) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Stop::Budget),
-                Err(e) => Err(Stop::Err(e)),
-            }
+        let r = pace_batch(&mut sched, clock.as_ref(), slice, |s, now, lag| match send(
+            tx,
+            budget,
+            &monitors[o],
+            o,
+            s,
+            now,
+            lag,
+        ) {
+            Ok(true) => Ok(()),
+            Ok(false) => Err(Stop::Budget),
+            Err(e) => Err(Stop::Err(e)),
         });
         match r {
             Ok(()) => {}

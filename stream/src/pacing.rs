@@ -110,9 +110,7 @@ impl Schedule {
             self.last_ts = Some(t);
         }
         let mut due = match (self.cfg.pacing, ts, self.anchor_ts) {
-            (Pacing::Speedup(s), Some(t), Some(a)) => {
-                origin + nanos((t - a) as f64 * 1_000.0 / s)
-            }
+            (Pacing::Speedup(s), Some(t), Some(a)) => origin + nanos((t - a) as f64 * 1_000.0 / s),
             _ => origin,
         };
         if let (Some(rate), Some(prev)) = (self.cfg.rate, self.last_due) {
@@ -213,10 +211,7 @@ mod tests {
             rate: Some(4.0),
         });
         let dues: Vec<_> = (0..4).map(|_| s.due(0, Duration::ZERO)).collect();
-        assert_eq!(
-            dues,
-            [0, 250, 500, 750].map(Duration::from_millis).to_vec()
-        );
+        assert_eq!(dues, [0, 250, 500, 750].map(Duration::from_millis).to_vec());
     }
 
     #[test]

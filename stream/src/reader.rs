@@ -100,7 +100,11 @@ pub fn ts_column(batch: &RecordBatch, path: &Path) -> Result<Vec<i64>> {
         DataType::Utf8 => parse(col.as_string::<i32>().iter()),
         DataType::LargeUtf8 => parse(col.as_string::<i64>().iter()),
         DataType::Utf8View => parse(col.as_string_view().iter()),
-        other => return Err(missing(format!("ts_utc has type {other}, expected a string"))),
+        other => {
+            return Err(missing(format!(
+                "ts_utc has type {other}, expected a string"
+            )))
+        }
     })
 }
 
@@ -168,7 +172,12 @@ pub struct ViewReader {
 }
 
 impl ViewReader {
-    pub fn new(view: Arc<StreamView>, start: StartAt, window: TimeWindow, batch_rows: usize) -> Self {
+    pub fn new(
+        view: Arc<StreamView>,
+        start: StartAt,
+        window: TimeWindow,
+        batch_rows: usize,
+    ) -> Self {
         ViewReader {
             view,
             window,
@@ -212,9 +221,7 @@ impl ViewReader {
             for (i, rg) in md.row_groups().iter().enumerate() {
                 let n = rg.num_rows().max(0) as u64;
                 let end = first + n;
-                if end <= start {
-                    self.stats.row_groups_skipped += 1;
-                } else if outside_window(rg, ts_col, &self.window) {
+                if end <= start || outside_window(rg, ts_col, &self.window) {
                     self.stats.row_groups_skipped += 1;
                 } else {
                     plan.push_back(PlannedGroup {
@@ -259,13 +266,17 @@ impl ViewReader {
                     self.current = None;
                     continue;
                 };
-                let file = pr.file.try_clone().map_err(|e| ReplayError::io(&pr.part.path, e))?;
-                let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, pr.meta.clone())
-                    .with_row_groups(vec![g.index])
-                    .with_offset(g.skip as usize)
-                    .with_batch_size(self.batch_rows)
-                    .build()
-                    .map_err(|e| ReplayError::parquet(&pr.part.path, e))?;
+                let file = pr
+                    .file
+                    .try_clone()
+                    .map_err(|e| ReplayError::io(&pr.part.path, e))?;
+                let reader =
+                    ParquetRecordBatchReaderBuilder::new_with_metadata(file, pr.meta.clone())
+                        .with_row_groups(vec![g.index])
+                        .with_offset(g.skip as usize)
+                        .with_batch_size(self.batch_rows)
+                        .build()
+                        .map_err(|e| ReplayError::parquet(&pr.part.path, e))?;
                 self.stats.row_groups_read += 1;
                 pr.active = Some((reader, g.first_row + g.skip));
             }

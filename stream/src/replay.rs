@@ -130,7 +130,9 @@ impl Budget {
         got as usize
     }
     pub(crate) fn spent(&self) -> bool {
-        self.0.as_ref().is_some_and(|l| l.load(Ordering::SeqCst) == 0)
+        self.0
+            .as_ref()
+            .is_some_and(|l| l.load(Ordering::SeqCst) == 0)
     }
 }
 
@@ -197,13 +199,16 @@ fn replay_one(
         let Some(batch) = reader.next().transpose()? else {
             break;
         };
-        let r = pace_batch(&mut sched, clock.as_ref(), batch, |slice, now, lag| {
-            match send(tx, budget, monitor, output, slice, now, lag) {
+        let r = pace_batch(
+            &mut sched,
+            clock.as_ref(),
+            batch,
+            |slice, now, lag| match send(tx, budget, monitor, output, slice, now, lag) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Stop::Budget),
                 Err(e) => Err(Stop::Err(e)),
-            }
-        });
+            },
+        );
         match r {
             Ok(()) => {}
             Err(Stop::Budget) => break,

@@ -93,7 +93,10 @@ pub fn open_view(view_root: &Path, output_id: &str) -> Result<StreamView> {
         reason,
     };
     if receipt.status != "OK" {
-        return Err(mismatch(format!("status is {:?}, not \"OK\"", receipt.status)));
+        return Err(mismatch(format!(
+            "status is {:?}, not \"OK\"",
+            receipt.status
+        )));
     }
     if receipt.output_id != output_id {
         return Err(mismatch(format!(
@@ -104,7 +107,10 @@ pub fn open_view(view_root: &Path, output_id: &str) -> Result<StreamView> {
     let mut parts = Vec::with_capacity(receipt.parts.len());
     for (i, info) in receipt.parts.iter().enumerate() {
         if !is_part_name(&info.name) || info.name.contains('/') {
-            return Err(mismatch(format!("part name {:?} is not part-*.parquet", info.name)));
+            return Err(mismatch(format!(
+                "part name {:?} is not part-*.parquet",
+                info.name
+            )));
         }
         let path = dir.join(&info.name);
         let meta = fs::metadata(&path)

@@ -13,7 +13,9 @@ use sluice_storage::timefmt::format_rfc3339_micros;
 use sluice_stream::fixture::{write_partial_view, write_view, FixtureLayout};
 use sluice_stream::pacing::{Pacing, PacingConfig};
 use sluice_stream::reader::{StartAt, TimeWindow, ViewReader};
-use sluice_stream::replay::{run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice};
+use sluice_stream::replay::{
+    run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice,
+};
 use sluice_stream::view::open_view;
 
 const T0: i64 = 1_767_601_813_260_000; // 2026-01-05T08:30:13.260000Z
@@ -40,19 +42,38 @@ fn traffic(n: usize, seed: u64, ts_start: i64) -> (RecordBatch, Vec<i64>) {
         ts.push(t);
     }
     let cols: Vec<ArrayRef> = vec![
-        Arc::new(Int64Array::from_iter_values((0..n as i64).map(|i| i + seed as i64 * 1_000_000))),
-        Arc::new(Int64Array::from_iter_values((0..n).map(|i| (i % 3) as i64 + 1))),
-        Arc::new(StringArray::from_iter_values((0..n).map(|_| "AUTH_REQUEST"))),
-        Arc::new(StringArray::from_iter_values(ts.iter().map(|&t| format_rfc3339_micros(t)))),
-        Arc::new(Float64Array::from_iter_values((0..n).map(|i| i as f64 * 1.25))),
+        Arc::new(Int64Array::from_iter_values(
+            (0..n as i64).map(|i| i + seed as i64 * 1_000_000),
+        )),
+        Arc::new(Int64Array::from_iter_values(
+            (0..n).map(|i| (i % 3) as i64 + 1),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..n).map(|_| "AUTH_REQUEST"),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            ts.iter().map(|&t| format_rfc3339_micros(t)),
+        )),
+        Arc::new(Float64Array::from_iter_values(
+            (0..n).map(|i| i as f64 * 1.25),
+        )),
         Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 7 == 0)))),
-        Arc::new(StringArray::from_iter((0..n).map(|i| (i % 5 == 0).then(|| format!("c{i}"))))),
+        Arc::new(StringArray::from_iter(
+            (0..n).map(|i| (i % 5 == 0).then(|| format!("c{i}"))),
+        )),
         Arc::new(Int64Array::from_iter_values((0..n).map(|_| 42))),
-        Arc::new(StringArray::from_iter_values((0..n).map(|_| "a".repeat(64)))),
-        Arc::new(StringArray::from_iter_values((0..n).map(|_| "b".repeat(64)))),
+        Arc::new(StringArray::from_iter_values(
+            (0..n).map(|_| "a".repeat(64)),
+        )),
+        Arc::new(StringArray::from_iter_values(
+            (0..n).map(|_| "b".repeat(64)),
+        )),
         Arc::new(StringArray::from_iter_values((0..n).map(|_| "baseline_v1"))),
     ];
-    (RecordBatch::try_new(spec.arrow_schema(false), cols).unwrap(), ts)
+    (
+        RecordBatch::try_new(spec.arrow_schema(false), cols).unwrap(),
+        ts,
+    )
 }
 
 fn flow_ids(b: &RecordBatch) -> Vec<i64> {
@@ -80,11 +101,22 @@ fn read_all(reader: ViewReader) -> Vec<(u32, u64, i64)> {
 fn reads_every_row_in_order_with_exact_positions() {
     let d = tempfile::tempdir().unwrap();
     let (batch, _) = traffic(2500, 1, T0);
-    write_view(d.path(), "s3_event_stream_with_fraud_6B", &[batch.clone()], SMALL).unwrap();
+    write_view(
+        d.path(),
+        "s3_event_stream_with_fraud_6B",
+        std::slice::from_ref(&batch),
+        SMALL,
+    )
+    .unwrap();
     let view = Arc::new(open_view(d.path(), "s3_event_stream_with_fraud_6B").unwrap());
     assert_eq!(view.parts.len(), 3);
     assert_eq!(view.rows(), 2500);
-    let rows = read_all(ViewReader::new(view, StartAt::default(), TimeWindow::default(), 100));
+    let rows = read_all(ViewReader::new(
+        view,
+        StartAt::default(),
+        TimeWindow::default(),
+        100,
+    ));
     let expected: Vec<(u32, u64, i64)> = flow_ids(&batch)
         .into_iter()
         .enumerate()
@@ -97,9 +129,20 @@ fn reads_every_row_in_order_with_exact_positions() {
 fn resume_starts_at_the_exact_row_in_any_row_group() {
     let d = tempfile::tempdir().unwrap();
     let (batch, _) = traffic(2500, 2, T0);
-    write_view(d.path(), "s3_event_stream_with_fraud_6B", &[batch.clone()], SMALL).unwrap();
+    write_view(
+        d.path(),
+        "s3_event_stream_with_fraud_6B",
+        std::slice::from_ref(&batch),
+        SMALL,
+    )
+    .unwrap();
     let view = Arc::new(open_view(d.path(), "s3_event_stream_with_fraud_6B").unwrap());
-    let all = read_all(ViewReader::new(view.clone(), StartAt::default(), TimeWindow::default(), 77));
+    let all = read_all(ViewReader::new(
+        view.clone(),
+        StartAt::default(),
+        TimeWindow::default(),
+        77,
+    ));
     let mut rng = SplitMix64(9);
     for case in 0..25 {
         let global = match case {
@@ -128,7 +171,13 @@ fn resume_starts_at_the_exact_row_in_any_row_group() {
 fn window_is_exact_and_skips_row_groups_by_statistics() {
     let d = tempfile::tempdir().unwrap();
     let (batch, ts) = traffic(3000, 3, T0);
-    write_view(d.path(), "s3_event_stream_with_fraud_6B", &[batch.clone()], SMALL).unwrap();
+    write_view(
+        d.path(),
+        "s3_event_stream_with_fraud_6B",
+        std::slice::from_ref(&batch),
+        SMALL,
+    )
+    .unwrap();
     let view = Arc::new(open_view(d.path(), "s3_event_stream_with_fraud_6B").unwrap());
     let ids = flow_ids(&batch);
     let mut rng = SplitMix64(4);
@@ -217,8 +266,20 @@ fn merge_interleaves_outputs_in_global_time_order() {
     let d = tempfile::tempdir().unwrap();
     let (a, ta) = traffic(900, 6, T0);
     let (b, tb) = traffic(600, 7, T0 + 500_000);
-    write_view(d.path(), "s3_event_stream_with_fraud_6B", &[a.clone()], SMALL).unwrap();
-    write_view(d.path(), "s2_event_stream_baseline_6B", &[b.clone()], SMALL).unwrap();
+    write_view(
+        d.path(),
+        "s3_event_stream_with_fraud_6B",
+        std::slice::from_ref(&a),
+        SMALL,
+    )
+    .unwrap();
+    write_view(
+        d.path(),
+        "s2_event_stream_baseline_6B",
+        std::slice::from_ref(&b),
+        SMALL,
+    )
+    .unwrap();
     let va = Arc::new(open_view(d.path(), "s3_event_stream_with_fraud_6B").unwrap());
     let vb = Arc::new(open_view(d.path(), "s2_event_stream_baseline_6B").unwrap());
     let plans = [
@@ -263,13 +324,16 @@ fn max_events_is_one_budget_across_outputs() {
     let (b, _) = traffic(900, 9, T0);
     write_view(d.path(), "s3_event_stream_with_fraud_6B", &[a], SMALL).unwrap();
     write_view(d.path(), "s2_event_stream_baseline_6B", &[b], SMALL).unwrap();
-    let plans: Vec<OutputPlan> = ["s3_event_stream_with_fraud_6B", "s2_event_stream_baseline_6B"]
-        .iter()
-        .map(|id| OutputPlan {
-            view: Arc::new(open_view(d.path(), id).unwrap()),
-            start: StartAt::default(),
-        })
-        .collect();
+    let plans: Vec<OutputPlan> = [
+        "s3_event_stream_with_fraud_6B",
+        "s2_event_stream_baseline_6B",
+    ]
+    .iter()
+    .map(|id| OutputPlan {
+        view: Arc::new(open_view(d.path(), id).unwrap()),
+        start: StartAt::default(),
+    })
+    .collect();
     for merge in [false, true] {
         let cfg = ReplayConfig {
             merge,
@@ -292,7 +356,10 @@ fn views_are_opened_fail_closed_with_platform_codes() {
     assert_eq!(code(d.path()), "STREAM_VIEW_PARTIAL_EXISTS");
     std::fs::write(dir.join("_stream_view_manifest.json"), b"{}").unwrap();
     assert_eq!(code(d.path()), "STREAM_RECEIPT_MISSING");
-    assert_eq!(open_view(d.path(), "nope").unwrap_err().code(), "UNKNOWN_OUTPUT_ID");
+    assert_eq!(
+        open_view(d.path(), "nope").unwrap_err().code(),
+        "UNKNOWN_OUTPUT_ID"
+    );
 
     // A receipt whose parts do not match the files.
     let (batch, _) = traffic(10, 10, T0);

@@ -244,7 +244,10 @@ pub enum Outcome {
     Failed {
         status: String,
         wall_s: Option<f64>,
+        /// The start and end of its stderr.
         stderr_tail: String,
+        /// Where its whole stderr was saved, if it printed any.
+        stderr_path: Option<PathBuf>,
     },
 }
 
@@ -257,6 +260,7 @@ pub fn run_once(plan: &mut Plan) -> Result<Outcome, BenchError> {
             status: "not run".into(),
             wall_s: None,
             stderr_tail: plan.skip_reason.clone().unwrap_or_default(),
+            stderr_path: None,
         });
     };
     reset_dir(&plan.dir)?;
@@ -270,11 +274,13 @@ pub fn run_once(plan: &mut Plan) -> Result<Outcome, BenchError> {
             status: "could not start".into(),
             wall_s: None,
             stderr_tail: e.to_string(),
+            stderr_path: None,
         },
         Ok(run) if !run.success => Outcome::Failed {
             status: run.status.clone(),
             wall_s: Some(run.wall_s),
-            stderr_tail: run.stderr_tail(20),
+            stderr_tail: run.stderr_excerpt(8, 12),
+            stderr_path: save_stderr(&plan.dir, &run.stderr)?,
         },
         Ok(run) => match run
             .json()
@@ -286,9 +292,10 @@ pub fn run_once(plan: &mut Plan) -> Result<Outcome, BenchError> {
                 wall_s: Some(run.wall_s),
                 stderr_tail: format!(
                     "stdout: {}\nstderr: {}",
-                    proc::tail(&run.stdout, 5),
-                    run.stderr_tail(15)
+                    proc::excerpt(&run.stdout, 2, 3),
+                    run.stderr_excerpt(5, 10)
                 ),
+                stderr_path: save_stderr(&plan.dir, &run.stderr)?,
             },
         },
     };
@@ -321,6 +328,16 @@ pub fn sample_from(
         output_bytes,
         summary,
     })
+}
+
+/// Keep a failed run's whole stderr beside its (wiped) directory: `<dir>.stderr.txt`.
+fn save_stderr(dir: &Path, stderr: &str) -> Result<Option<PathBuf>, BenchError> {
+    if stderr.is_empty() {
+        return Ok(None);
+    }
+    let path = dir.with_extension("stderr.txt");
+    std::fs::write(&path, stderr).map_err(|e| BenchError::io(&path, e))?;
+    Ok(Some(path))
 }
 
 /// Remove and recreate `dir` (the contender's own scratch directory).
@@ -443,8 +460,10 @@ mod tests {
             "{outcome:?}"
         );
         // The child did write (the marker beside its dir proves it ran there), and its
-        // output was wiped after the run.
+        // output was wiped after the run; its whole stderr is kept beside the directory.
         assert!(tmp.path().join("marker").is_file());
         assert!(!dir.join("out.parquet").exists());
+        let saved = std::fs::read_to_string(tmp.path().join("p.stderr.txt"));
+        assert_eq!(saved.ok().as_deref(), Some("Traceback: boom\n"));
     }
 }

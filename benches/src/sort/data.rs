@@ -46,7 +46,7 @@ pub fn ensure_input(cfg: &SortBenchConfig) -> Result<InputData, BenchError> {
             return Err(BenchError::DataGen {
                 dir,
                 status: run.status.clone(),
-                stderr_tail: match run.stderr_tail(20) {
+                stderr_tail: match run.stderr_excerpt(8, 12) {
                     t if t.is_empty() => "(no stderr)".to_string(),
                     t => t,
                 },

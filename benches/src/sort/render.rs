@@ -200,6 +200,9 @@ fn failures(out: &mut String, rows: &[ContenderResult]) -> std::fmt::Result {
                 for line in c.stderr_tail.as_deref().unwrap_or("").lines() {
                     writeln!(out, "  | {line}")?;
                 }
+                if let Some(path) = &c.stderr_path {
+                    writeln!(out, "  (whole stderr: {})", path.display())?;
+                }
             }
             RunStatus::Skipped => writeln!(
                 out,
@@ -254,6 +257,7 @@ mod tests {
             command: Some(format!("run-{kind:?}")),
             note: (status != RunStatus::Ok).then(|| "why not".to_string()),
             stderr_tail: (status == RunStatus::Failed).then(|| "error[X]: boom".to_string()),
+            stderr_path: (status == RunStatus::Failed).then(|| "/w/polars.stderr.txt".into()),
             summary: None,
         }
     }
@@ -326,7 +330,7 @@ mod tests {
             "PASS       sluice >= 4x faster than DuckDB: 9.00 s / sluice 2.00 s = 4.50x",
             "duckdb                     1000 rows, equal",
             "FAILED polars: why not",
-            "  | error[X]: boom",
+            "  | error[X]: boom\n  (whole stderr: /w/polars.stderr.txt)",
             "run-Duckdb",
             "note: a caveat",
             "report: /w/bench-sort.json",

@@ -105,6 +105,8 @@ pub struct ContenderResult {
     pub command: Option<String>,
     pub note: Option<String>,
     pub stderr_tail: Option<String>,
+    /// The whole stderr of the failed run.
+    pub stderr_path: Option<PathBuf>,
     /// The child's own JSON summary from its fastest run.
     pub summary: Option<Value>,
 }
@@ -150,6 +152,7 @@ pub fn summarize(plan: &Plan, command: Option<String>, outcomes: &[Outcome]) -> 
         command,
         note: None,
         stderr_tail: None,
+        stderr_path: None,
         summary: None,
     };
     if let Some(reason) = &plan.skip_reason {
@@ -178,12 +181,14 @@ pub fn summarize(plan: &Plan, command: Option<String>, outcomes: &[Outcome]) -> 
                 status,
                 wall_s,
                 stderr_tail,
+                stderr_path,
             } => {
                 row.wall_samples_s.extend(wall_s);
                 if row.status == RunStatus::Ok {
                     row.status = RunStatus::Failed;
                     row.note = Some(status.clone());
                     row.stderr_tail = Some(stderr_tail.clone());
+                    row.stderr_path = stderr_path.clone();
                 }
             }
         }
@@ -395,11 +400,13 @@ mod tests {
             status: "exit status: 1".into(),
             wall_s: Some(0.5),
             stderr_tail: "error[X]: boom".into(),
+            stderr_path: Some("/w/p.stderr.txt".into()),
         };
         let r = row(ContenderKind::Polars, &[ok(1.0, 10, 1), failed]);
         assert_eq!(r.status, RunStatus::Failed);
         assert_eq!(r.wall_s, None);
         assert_eq!(r.stderr_tail.as_deref(), Some("error[X]: boom"));
+        assert_eq!(r.stderr_path, Some(PathBuf::from("/w/p.stderr.txt")));
         let s = summarize(&plan(ContenderKind::Duckdb, Some("no duckdb")), None, &[]);
         assert_eq!(s.status, RunStatus::Skipped);
         assert_eq!(s.note.as_deref(), Some("no duckdb"));

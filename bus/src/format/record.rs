@@ -110,11 +110,7 @@ impl EncodedBatches {
     pub fn stamp(&mut self, base: u64) {
         let mut next = base;
         for f in &self.frames {
-            batch::stamp(
-                &mut self.bytes[f.start..f.start + f.len],
-                next,
-                f.tail_crc,
-            );
+            batch::stamp(&mut self.bytes[f.start..f.start + f.len], next, f.tail_crc);
             next += f.record_count as u64;
         }
     }

@@ -18,9 +18,7 @@ use std::path::Path;
 
 use crate::error::{BusError, Result};
 use crate::format::batch::BatchHeader;
-use crate::format::index::{
-    self as ix, IndexKind, OffsetEntry, TimeEntry, INDEX_HEADER_LEN, MAX_INDEX_BYTES,
-};
+use crate::format::index::{self as ix, IndexKind, OffsetEntry, TimeEntry, MAX_INDEX_BYTES};
 use crate::publish;
 use crate::segment::index_path;
 
@@ -209,13 +207,17 @@ impl SegmentIndex {
             return Ok(Err(format!("{}: {why}", name(IndexKind::Offset))));
         }
         idx.max_timestamp = idx.times.last().map(|t| t.timestamp);
-        debug_assert!(INDEX_HEADER_LEN == 16);
         Ok(Ok(idx))
     }
 
     /// Entries increase and point inside the log.
     fn check(&self, log_len: u64) -> std::result::Result<(), String> {
-        if log_len > 0 && self.offsets.first().map(|e| (e.relative_offset, e.position)) != Some((0, 0))
+        if log_len > 0
+            && self
+                .offsets
+                .first()
+                .map(|e| (e.relative_offset, e.position))
+                != Some((0, 0))
         {
             return Err("first entry is not (0, 0)".into());
         }
@@ -224,7 +226,11 @@ impl SegmentIndex {
                 return Err("offset entries do not increase".into());
             }
         }
-        if self.offsets.last().is_some_and(|e| e.position as u64 >= log_len) {
+        if self
+            .offsets
+            .last()
+            .is_some_and(|e| e.position as u64 >= log_len)
+        {
             return Err("an entry points past the end of the log".into());
         }
         for w in self.times.windows(2) {

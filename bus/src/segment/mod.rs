@@ -56,7 +56,11 @@ pub fn list_segments(dir: &Path) -> Result<Vec<u64>> {
     };
     for entry in entries {
         let entry = entry.map_err(|e| BusError::io(dir, e))?;
-        if let Some(base) = entry.file_name().to_str().and_then(|n| parse_name(n, "log")) {
+        if let Some(base) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| parse_name(n, "log"))
+        {
             bases.push(base);
         }
     }

@@ -81,12 +81,7 @@ pub struct Scan {
 
 /// Read a segment from `start` (a batch boundary holding offset `start_offset`) to its end
 /// or first damage. With `decode`, every record is also decoded and checked.
-pub fn scan_segment(
-    log: &mut LogReader,
-    base: u64,
-    interval: u32,
-    decode: bool,
-) -> Result<Scan> {
+pub fn scan_segment(log: &mut LogReader, base: u64, interval: u32, decode: bool) -> Result<Scan> {
     scan_from(log, base, 0, base, interval, decode)
 }
 
@@ -119,9 +114,10 @@ pub fn scan_from(
                 "base offset {} where {} was expected",
                 h.base_offset, scan.end_offset
             )),
-            FrameAt::Good(h) if pos > u32::MAX as u64 => {
-                Fault::Invalid(format!("batch {} past the u32 position range", h.base_offset))
-            }
+            FrameAt::Good(h) if pos > u32::MAX as u64 => Fault::Invalid(format!(
+                "batch {} past the u32 position range",
+                h.base_offset
+            )),
             FrameAt::Good(h) => {
                 let decoded = if decode {
                     let bytes = log.frame_bytes(pos, &h)?;
@@ -167,9 +163,9 @@ pub fn clean_partition_dir(dir: &Path) -> Result<()> {
     for entry in entries {
         let entry = entry.map_err(|e| BusError::io(dir, e))?;
         let name = entry.file_name().to_string_lossy().into_owned();
-        let orphan = ["index", "timeindex"].iter().any(|ext| {
-            parse_name(&name, ext).is_some_and(|base| !log_path(dir, base).exists())
-        });
+        let orphan = ["index", "timeindex"]
+            .iter()
+            .any(|ext| parse_name(&name, ext).is_some_and(|base| !log_path(dir, base).exists()));
         if publish::is_temp_name(&name) || orphan {
             let p = entry.path();
             fs::remove_file(&p).map_err(|e| BusError::io(&p, e))?;
@@ -272,7 +268,12 @@ pub fn open_for_write(dir: &Path, interval: u32) -> Result<Opened> {
     let mut expected: Option<u64> = None;
     for &base in sealed {
         check_contiguous(dir, base, expected)?;
-        expected = Some(open_sealed(dir, base, interval, &mut opened.rebuilt_indexes)?);
+        expected = Some(open_sealed(
+            dir,
+            base,
+            interval,
+            &mut opened.rebuilt_indexes,
+        )?);
         opened.sealed.push(base);
     }
     check_contiguous(dir, last, expected)?;

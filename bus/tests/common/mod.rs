@@ -88,5 +88,7 @@ pub fn read_all(bus: &Bus, topic: &str, partition: u32, start: StartAt) -> Vec<O
 
 /// Values `0..n` as records with timestamps `base + i`.
 pub fn numbered(n: usize) -> Vec<Vec<u8>> {
-    (0..n).map(|i| format!("{{\"n\":{i}}}").into_bytes()).collect()
+    (0..n)
+        .map(|i| format!("{{\"n\":{i}}}").into_bytes())
+        .collect()
 }

@@ -211,16 +211,24 @@ impl EnvelopeBuilder {
         let schema = batch.schema();
         let mut cols: Vec<Col<'_>> = Vec::with_capacity(batch.num_columns());
         for (f, a) in schema.fields().iter().zip(batch.columns()) {
-            cols.push(Col::bind(a).ok_or_else(|| IngestError::PayloadTypeUnsupported {
-                output_id: self.output.id.to_string(),
-                column: f.name().clone(),
-                data_type: f.data_type().to_string(),
-            })?);
+            cols.push(
+                Col::bind(a).ok_or_else(|| IngestError::PayloadTypeUnsupported {
+                    output_id: self.output.id.to_string(),
+                    column: f.name().clone(),
+                    data_type: f.data_type().to_string(),
+                })?,
+            );
         }
         let find = |name: &str| schema.index_of(name).ok().map(|i| &cols[i]);
         // Payload members in canonical (byte) order, with their `,"name":` prefix.
         let mut order: Vec<usize> = (0..cols.len()).collect();
-        order.sort_by(|&a, &b| schema.field(a).name().as_bytes().cmp(schema.field(b).name().as_bytes()));
+        order.sort_by(|&a, &b| {
+            schema
+                .field(a)
+                .name()
+                .as_bytes()
+                .cmp(schema.field(b).name().as_bytes())
+        });
         let members: Vec<(Vec<u8>, &Col<'_>)> = order
             .iter()
             .enumerate()
@@ -245,7 +253,13 @@ impl EnvelopeBuilder {
             .output
             .partition_key_fields
             .iter()
-            .map(|f| if *f == "event_id" { None } else { Some(find(f)) })
+            .map(|f| {
+                if *f == "event_id" {
+                    None
+                } else {
+                    Some(find(f))
+                }
+            })
             .collect();
         let checks: Vec<SchemaCheck<'_>> = self
             .output
@@ -278,17 +292,29 @@ impl EnvelopeBuilder {
                 c.is_none_or(|c| c.is_null(i) || c.str_at(i).is_some_and(str::is_empty))
             };
             let reason = if pk_missing {
-                Some((ReasonCode::PrimaryKeyMissing, "a primary-key value is null".to_string()))
+                Some((
+                    ReasonCode::PrimaryKeyMissing,
+                    "a primary-key value is null".to_string(),
+                ))
             } else if ts == NO_TS {
-                Some((ReasonCode::EnvelopeInvalid, format!("ts_utc {raw_ts:?} is missing or malformed")))
+                Some((
+                    ReasonCode::EnvelopeInvalid,
+                    format!("ts_utc {raw_ts:?} is missing or malformed"),
+                ))
             } else if pin_type_bad(seed, true, i)
                 || pin_type_bad(mf, false, i)
                 || pin_type_bad(ph, false, i)
                 || pin_type_bad(sid, false, i)
             {
-                Some((ReasonCode::EnvelopeInvalid, "a pin column has the wrong type".to_string()))
+                Some((
+                    ReasonCode::EnvelopeInvalid,
+                    "a pin column has the wrong type".to_string(),
+                ))
             } else if [mf, ph, seed, sid].into_iter().any(pin_missing) {
-                Some((ReasonCode::PinsMissing, "a pin is null or empty".to_string()))
+                Some((
+                    ReasonCode::PinsMissing,
+                    "a pin is null or empty".to_string(),
+                ))
             } else {
                 checks
                     .iter()

@@ -92,8 +92,12 @@ pub fn check_envelope(v: &Value) -> Result<Checked<'_>, Rejection> {
         .get("event_type")
         .and_then(Value::as_str)
         .ok_or_else(|| reject(EnvelopeInvalid, "event_type is missing or not a string"))?;
-    let output = OutputSpec::get(event_type)
-        .map_err(|_| reject(EnvelopeInvalid, format!("unknown event_type {event_type:?}")))?;
+    let output = OutputSpec::get(event_type).map_err(|_| {
+        reject(
+            EnvelopeInvalid,
+            format!("unknown event_type {event_type:?}"),
+        )
+    })?;
     let payload = obj
         .get("payload")
         .and_then(Value::as_object)
@@ -137,7 +141,10 @@ pub fn check_envelope(v: &Value) -> Result<Checked<'_>, Rejection> {
             Some(v) => v.is_string(),
         };
         if !ok {
-            return Err(reject(EnvelopeInvalid, format!("pin {k} has the wrong type")));
+            return Err(reject(
+                EnvelopeInvalid,
+                format!("pin {k} has the wrong type"),
+            ));
         }
     }
     if let Some(k) = PIN_FIELDS.iter().find(|k| !is_present_pin(obj.get(**k))) {
@@ -192,24 +199,68 @@ mod tests {
     #[test]
     fn each_check_has_its_code_in_order() {
         use ReasonCode::*;
-        let cases: Vec<(Box<dyn Fn(&mut Value)>, ReasonCode)> = vec![
+        type Mutation = Box<dyn Fn(&mut Value)>;
+        let cases: Vec<(Mutation, ReasonCode)> = vec![
             (Box::new(|v| v["surprise"] = json!(1)), EnvelopeInvalid),
-            (Box::new(|v| v["event_id"] = json!("AB".repeat(32))), EnvelopeInvalid),
-            (Box::new(|v| v["ts_utc"] = json!("2026-01-05T08:30:13Z")), EnvelopeInvalid),
-            (Box::new(|v| v["schema_version"] = json!("v2")), EnvelopeInvalid),
-            (Box::new(|v| v["event_type"] = json!("nope")), EnvelopeInvalid),
+            (
+                Box::new(|v| v["event_id"] = json!("AB".repeat(32))),
+                EnvelopeInvalid,
+            ),
+            (
+                Box::new(|v| v["ts_utc"] = json!("2026-01-05T08:30:13Z")),
+                EnvelopeInvalid,
+            ),
+            (
+                Box::new(|v| v["schema_version"] = json!("v2")),
+                EnvelopeInvalid,
+            ),
+            (
+                Box::new(|v| v["event_type"] = json!("nope")),
+                EnvelopeInvalid,
+            ),
             (Box::new(|v| v["seed"] = json!("1")), EnvelopeInvalid),
             (Box::new(|v| v["trace_id"] = json!(5)), EnvelopeInvalid),
             (Box::new(|v| v["run_id"] = json!(null)), PinsMissing),
             (Box::new(|v| v["scenario_run_id"] = json!("")), PinsMissing),
-            (Box::new(|v| { v.as_object_mut().unwrap().remove("platform_run_id"); }), PinsMissing),
-            (Box::new(|v| { v["payload"].as_object_mut().unwrap().remove("amount"); }), SchemaFail),
-            (Box::new(|v| v["payload"]["flow_id"] = json!(1.5)), SchemaFail),
-            (Box::new(|v| v["payload"]["event_type"] = json!(null)), SchemaFail),
-            (Box::new(|v| v["payload"]["amount"] = json!("3")), SchemaFail),
+            (
+                Box::new(|v| {
+                    v.as_object_mut().unwrap().remove("platform_run_id");
+                }),
+                PinsMissing,
+            ),
+            (
+                Box::new(|v| {
+                    v["payload"].as_object_mut().unwrap().remove("amount");
+                }),
+                SchemaFail,
+            ),
+            (
+                Box::new(|v| v["payload"]["flow_id"] = json!(1.5)),
+                SchemaFail,
+            ),
+            (
+                Box::new(|v| v["payload"]["event_type"] = json!(null)),
+                SchemaFail,
+            ),
+            (
+                Box::new(|v| v["payload"]["amount"] = json!("3")),
+                SchemaFail,
+            ),
             // Pins beat schema: both broken, PINS_MISSING wins.
-            (Box::new(|v| { v["run_id"] = json!(null); v["payload"]["amount"] = json!(null); }), PinsMissing),
-            (Box::new(|v| { v["event_id"] = json!(null); v["payload"]["flow_id"] = json!(null); }), PrimaryKeyMissing),
+            (
+                Box::new(|v| {
+                    v["run_id"] = json!(null);
+                    v["payload"]["amount"] = json!(null);
+                }),
+                PinsMissing,
+            ),
+            (
+                Box::new(|v| {
+                    v["event_id"] = json!(null);
+                    v["payload"]["flow_id"] = json!(null);
+                }),
+                PrimaryKeyMissing,
+            ),
             (Box::new(|v| v["event_id"] = json!(null)), EnvelopeInvalid),
         ];
         for (i, (mutate, want)) in cases.into_iter().enumerate() {

@@ -67,7 +67,11 @@ impl Manifest {
 
 fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()> {
     if v.get("format").and_then(|f| f.as_str()) != Some(format) {
-        return Err(IngestError::corrupt(path, 0, format!("format is not {format:?}")));
+        return Err(IngestError::corrupt(
+            path,
+            0,
+            format!("format is not {format:?}"),
+        ));
     }
     let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
     if version != u64::from(VERSION) {
@@ -90,7 +94,11 @@ pub struct Identity {
 
 impl Identity {
     /// Read it, or create it for `platform_run_id` (when `create`); refuse another run's.
-    pub fn check_or_create(dir: &Path, platform_run_id: Option<&str>, create: bool) -> Result<Identity> {
+    pub fn check_or_create(
+        dir: &Path,
+        platform_run_id: Option<&str>,
+        create: bool,
+    ) -> Result<Identity> {
         let path = dir.join("gate.json");
         if !path.exists() {
             let (Some(id), true) = (platform_run_id, create) else {

@@ -158,8 +158,17 @@ fn lock(dir: &Path) -> Result<File> {
 
 impl Gate {
     /// Open (or create) the gate state in `dir` for `run` (see the module doc).
-    pub fn open(dir: &Path, cfg: &GateConfig, run: RunContext, sink: &mut dyn Sink) -> Result<Gate> {
-        if run.platform_run_id.is_empty() || run.run_id.is_empty() || run.scenario_run_id.is_empty() || run.producer.is_empty() {
+    pub fn open(
+        dir: &Path,
+        cfg: &GateConfig,
+        run: RunContext,
+        sink: &mut dyn Sink,
+    ) -> Result<Gate> {
+        if run.platform_run_id.is_empty()
+            || run.run_id.is_empty()
+            || run.scenario_run_id.is_empty()
+            || run.producer.is_empty()
+        {
             return Err(IngestError::InvalidArgument(
                 "platform_run_id, run_id, scenario_run_id and producer must not be empty".into(),
             ));
@@ -175,7 +184,11 @@ impl Gate {
         let quarantine = QuarantineLog::open(&quarantine_path, manifest.quarantine_durable)?;
         let contexts = Contexts::open(&dir.join("contexts.jsonl"), true)?;
         let dedupe_runs = RunSet::open(&dir.join("index/dedupe"), &manifest.dedupe_runs, true)?;
-        let rid_runs = RunSet::open(&dir.join("index/receipt_ids"), &manifest.receipt_id_runs, true)?;
+        let rid_runs = RunSet::open(
+            &dir.join("index/receipt_ids"),
+            &manifest.receipt_id_runs,
+            true,
+        )?;
 
         let existing = dedupe_runs.entries();
         let plan = MemoryPlan::new(cfg.dedupe_memory, existing + cfg.expected_events);
@@ -221,18 +234,34 @@ impl Gate {
                 replayed += 1;
                 let ctx = contexts.get(rec.ctx);
                 if rec.decision == Decision::Admit {
-                    let (Some(ctx), Some(id), Some(eb)) = (ctx, rec.event_id.as_ref(), rec.eb) else {
-                        return Err(IngestError::corrupt(&receipts_path, seq, "ADMIT receipt without context, event id or bus position"));
+                    let (Some(ctx), Some(id), Some(eb)) = (ctx, rec.event_id.as_ref(), rec.eb)
+                    else {
+                        return Err(IngestError::corrupt(
+                            &receipts_path,
+                            seq,
+                            "ADMIT receipt without context, event id or bus position",
+                        ));
                     };
-                    let (Some(class), Some(topic), Some(run)) = (ctx.event_class.as_deref(), ctx.topic.as_deref(), ctx.platform_run_id()) else {
-                        return Err(IngestError::corrupt(&receipts_path, seq, "ADMIT receipt of an unknown event type"));
+                    let (Some(class), Some(topic), Some(run)) = (
+                        ctx.event_class.as_deref(),
+                        ctx.topic.as_deref(),
+                        ctx.platform_run_id(),
+                    ) else {
+                        return Err(IngestError::corrupt(
+                            &receipts_path,
+                            seq,
+                            "ADMIT receipt of an unknown event type",
+                        ));
                     };
                     admits.push((dedupe_key(run, class, id), seq, rec.payload_hash));
                     let wm = recorder.watermarks.entry(topic.to_string()).or_default();
                     let e = wm.entry(eb.partition).or_insert(0);
                     *e = (*e).max(eb.offset + 1);
                 } else {
-                    recorder.rid_mem.insert(receipt_id_key(&rec.receipt_id), MemEntry { seq, hash: [0; 32] });
+                    recorder.rid_mem.insert(
+                        receipt_id_key(&rec.receipt_id),
+                        MemEntry { seq, hash: [0; 32] },
+                    );
                 }
                 Ok(())
             })?;
@@ -306,10 +335,12 @@ impl Gate {
                 .map_err(|e| IngestError::sink(output.topic, e))?;
             let n = match p {
                 Some(n) => n,
-                None => return Err(IngestError::InvalidArgument(format!(
-                    "topic {} is not prepared (call prepare_topics)",
-                    output.topic
-                ))),
+                None => {
+                    return Err(IngestError::InvalidArgument(format!(
+                        "topic {} is not prepared (call prepare_topics)",
+                        output.topic
+                    )))
+                }
             };
             self.decider.partitions.insert(output.topic, n);
         }

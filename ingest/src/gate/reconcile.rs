@@ -99,28 +99,45 @@ pub(crate) fn reconcile(
             let mut encoded = Vec::new();
             let mut failure: Option<IngestError> = None;
             let t = topic.clone();
-            sink.read(&topic, p, wm, &mut |offset, value| {
-                match restore(decider, &t, p, offset, value, &mut report) {
-                    Ok(rec) => {
-                        rec.encode(&mut encoded);
-                        Ok(())
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        Err(SinkError {
-                            code: "IG_RECONCILE_STOPPED",
-                            message: "stopped".into(),
-                        })
-                    }
+            sink.read(&topic, p, wm, &mut |offset, value| match restore(
+                decider,
+                &t,
+                p,
+                offset,
+                value,
+                &mut report,
+            ) {
+                Ok(rec) => {
+                    rec.encode(&mut encoded);
+                    Ok(())
+                }
+                Err(e) => {
+                    failure = Some(e);
+                    Err(SinkError {
+                        code: "IG_RECONCILE_STOPPED",
+                        message: "stopped".into(),
+                    })
                 }
             })
-            .map_err(|e| failure.take().unwrap_or_else(|| IngestError::sink(&topic, e)))?;
+            .map_err(|e| {
+                failure
+                    .take()
+                    .unwrap_or_else(|| IngestError::sink(&topic, e))
+            })?;
             if let Some(e) = failure {
                 return Err(e);
             }
             recorder.receipts.append(&encoded)?;
             recorder.receipts.sync()?;
-            recorder.watermarks.entry(topic.clone()).or_default().insert(p, end);
+            tracing::warn!(
+                "reconciled {topic}/{p}: {} bus record(s) from offset {wm} had no receipt (a crash after the append); receipts written",
+                end - wm
+            );
+            recorder
+                .watermarks
+                .entry(topic.clone())
+                .or_default()
+                .insert(p, end);
         }
     }
     Ok(report)
@@ -149,7 +166,9 @@ fn restore(
     let hash = payload_hash(event_type, &value[span]);
     let key = dedupe_key(run, output.event_class, &event_id);
     let ts = text("ts_utc").and_then(parse_rfc3339_micros);
-    let ctx = decider.contexts.id_for(event_type, pins_from_envelope(obj))?;
+    let ctx = decider
+        .contexts
+        .id_for(event_type, pins_from_envelope(obj))?;
     let seq = decider.next_seq;
     decider.next_seq += 1;
     if decider.lookup(&key)?.is_some() {

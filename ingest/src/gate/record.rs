@@ -92,7 +92,10 @@ impl Recorder {
         let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
         for (i, d) in b.rows.iter().enumerate() {
             if *d == RowDecision::Admit {
-                by_partition.entry(b.env.rows[i].partition).or_default().push(i);
+                by_partition
+                    .entry(b.env.rows[i].partition)
+                    .or_default()
+                    .push(i);
             }
         }
         let mut offsets: Vec<u64> = vec![u64::MAX; n];
@@ -213,17 +216,14 @@ impl Recorder {
             return Err(IngestError::corrupt(
                 self.manifest_path.clone(),
                 0,
-                format!("receipt seq {first} written where {} was decided", b.first_seq),
+                format!(
+                    "receipt seq {first} written where {} was decided",
+                    b.first_seq
+                ),
             ));
         }
         for (k, seq) in rid_entries {
-            self.rid_mem.insert(
-                k,
-                MemEntry {
-                    seq,
-                    hash: [0; 32],
-                },
-            );
+            self.rid_mem.insert(k, MemEntry { seq, hash: [0; 32] });
         }
         Ok(counts)
     }

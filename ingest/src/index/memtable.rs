@@ -92,7 +92,7 @@ impl MemTable {
     /// `(key, seq)` sorted by key, for writing a run.
     pub fn sorted(&self) -> Vec<(Hash32, u64)> {
         let mut v: Vec<(Hash32, u64)> = self.map.iter().map(|(k, e)| (*k, e.seq)).collect();
-        v.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        v.sort_unstable_by_key(|e| e.0);
         v
     }
 
@@ -109,15 +109,45 @@ mod tests {
     fn newest_wins_and_sorted_is_by_key() {
         let mut m = MemTable::with_capacity(4);
         let k = |b: u8| [b; 32];
-        m.insert(k(3), MemEntry { seq: 1, hash: [0; 32] });
-        m.insert(k(1), MemEntry { seq: 2, hash: [0; 32] });
-        m.insert(k(3), MemEntry { seq: 5, hash: [1; 32] });
+        m.insert(
+            k(3),
+            MemEntry {
+                seq: 1,
+                hash: [0; 32],
+            },
+        );
+        m.insert(
+            k(1),
+            MemEntry {
+                seq: 2,
+                hash: [0; 32],
+            },
+        );
+        m.insert(
+            k(3),
+            MemEntry {
+                seq: 5,
+                hash: [1; 32],
+            },
+        );
         assert_eq!(m.len(), 2);
         assert_eq!(m.get(&k(3)).map(|e| e.seq), Some(5));
         assert_eq!(m.sorted(), vec![(k(1), 2), (k(3), 5)]);
         assert!(!m.is_full());
-        m.insert(k(4), MemEntry { seq: 6, hash: [0; 32] });
-        m.insert(k(5), MemEntry { seq: 7, hash: [0; 32] });
+        m.insert(
+            k(4),
+            MemEntry {
+                seq: 6,
+                hash: [0; 32],
+            },
+        );
+        m.insert(
+            k(5),
+            MemEntry {
+                seq: 7,
+                hash: [0; 32],
+            },
+        );
         assert!(m.is_full());
     }
 }

@@ -44,7 +44,10 @@ fn run_name(id: u64) -> String {
 }
 
 fn run_id(name: &str) -> Option<u64> {
-    name.strip_prefix("run-")?.strip_suffix(".six")?.parse().ok()
+    name.strip_prefix("run-")?
+        .strip_suffix(".six")?
+        .parse()
+        .ok()
 }
 
 /// The runs of one index, oldest first.
@@ -79,7 +82,11 @@ impl RunSet {
         let mut runs = Vec::with_capacity(names.len());
         for n in names {
             if run_id(n).is_none() {
-                return Err(IngestError::corrupt(dir, 0, format!("manifest names a bad run file {n:?}")));
+                return Err(IngestError::corrupt(
+                    dir,
+                    0,
+                    format!("manifest names a bad run file {n:?}"),
+                ));
             }
             runs.push(Arc::new(SortedRun::open(&dir.join(n))?));
         }
@@ -94,7 +101,11 @@ impl RunSet {
     pub fn names(&self) -> Vec<String> {
         self.runs
             .iter()
-            .filter_map(|r| r.path().file_name().map(|n| n.to_string_lossy().into_owned()))
+            .filter_map(|r| {
+                r.path()
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+            })
             .collect()
     }
 

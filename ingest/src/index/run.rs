@@ -64,7 +64,10 @@ fn header_bytes(entries: u64) -> [u8; HEADER as usize] {
 }
 
 /// Write a run from entries sorted by key (strictly increasing) and publish it atomically.
-pub fn write_run(path: &Path, sorted: impl IntoIterator<Item = (Hash32, u64)>) -> Result<SortedRun> {
+pub fn write_run(
+    path: &Path,
+    sorted: impl IntoIterator<Item = (Hash32, u64)>,
+) -> Result<SortedRun> {
     let io = |e: std::io::Error| IngestError::io(path, e);
     let mut af = AtomicFile::create(path)?;
     let mut fences = Vec::new();
@@ -75,7 +78,7 @@ pub fn write_run(path: &Path, sorted: impl IntoIterator<Item = (Hash32, u64)>) -
         w.write_all(&[0u8; HEADER as usize]).map_err(io)?;
         let mut buf = [0u8; ENTRY as usize];
         for (key, seq) in sorted {
-            if n % FENCE_EVERY == 0 {
+            if n.is_multiple_of(FENCE_EVERY) {
                 fences.push(prefix(&key));
             }
             buf[..32].copy_from_slice(&key);
@@ -215,12 +218,18 @@ impl SortedRun {
 
     /// Read every entry in key order, verifying the body checksum at the end.
     pub fn scan(&self) -> Result<RunScan> {
-        let mut file = self.file.try_clone().map_err(|e| IngestError::io(&self.path, e))?;
+        let mut file = self
+            .file
+            .try_clone()
+            .map_err(|e| IngestError::io(&self.path, e))?;
         file.seek(SeekFrom::Start(HEADER))
             .map_err(|e| IngestError::io(&self.path, e))?;
         Ok(RunScan {
             path: self.path.clone(),
-            file: self.file.try_clone().map_err(|e| IngestError::io(&self.path, e))?,
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| IngestError::io(&self.path, e))?,
             reader: BufReader::with_capacity(1 << 20, file),
             left: self.entries,
             crc: 0,
@@ -274,7 +283,11 @@ impl RunScan {
             .map_err(|e| IngestError::io(&self.path, e))?;
         self.nfences = u64::MAX;
         if u32::from_le_bytes(stored) != crc {
-            return Err(IngestError::corrupt(&self.path, self.body_end, "body checksum mismatch"));
+            return Err(IngestError::corrupt(
+                &self.path,
+                self.body_end,
+                "body checksum mismatch",
+            ));
         }
         Ok(())
     }
@@ -369,7 +382,7 @@ mod tests {
                 m.insert(key(i), r * 1000 + i);
                 oracle.insert(key(i), r * 1000 + i);
             }
-            runs.push(write_run(&d.path().join(format!("in{r}")), m.into_iter()).unwrap());
+            runs.push(write_run(&d.path().join(format!("in{r}")), m).unwrap());
         }
         let refs: Vec<&SortedRun> = runs.iter().collect();
         let merged = merge_runs(&refs, &d.path().join("out")).unwrap();

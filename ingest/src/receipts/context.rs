@@ -52,8 +52,14 @@ pub fn pins_map(run: &RunContext, row: &RowPins) -> Map<String, Value> {
     m.insert("seed".into(), seed);
     m.insert("scenario_id".into(), s(&row.scenario_id));
     m.insert("run_id".into(), Value::String(run.run_id.clone()));
-    m.insert("platform_run_id".into(), Value::String(run.platform_run_id.clone()));
-    m.insert("scenario_run_id".into(), Value::String(run.scenario_run_id.clone()));
+    m.insert(
+        "platform_run_id".into(),
+        Value::String(run.platform_run_id.clone()),
+    );
+    m.insert(
+        "scenario_run_id".into(),
+        Value::String(run.scenario_run_id.clone()),
+    );
     m
 }
 
@@ -101,7 +107,11 @@ impl Contexts {
                 IngestError::corrupt(path, pos as u64, format!("bad context line: {e}"))
             })?;
             if c.id as usize != list.len() {
-                return Err(IngestError::corrupt(path, pos as u64, "context ids are not consecutive"));
+                return Err(IngestError::corrupt(
+                    path,
+                    pos as u64,
+                    "context ids are not consecutive",
+                ));
             }
             by_key.insert(key_of(&c.event_type, &c.pins), c.id);
             list.push(c);
@@ -152,13 +162,15 @@ impl Contexts {
             topic: spec.map(|s| s.topic.to_string()),
             pins,
         };
-        let mut line = serde_json::to_vec(&c).map_err(|e| IngestError::corrupt(&self.path, 0, e.to_string()))?;
+        let mut line = serde_json::to_vec(&c)
+            .map_err(|e| IngestError::corrupt(&self.path, 0, e.to_string()))?;
         line.push(b'\n');
         let f = self
             .writer
             .as_mut()
             .ok_or_else(|| IngestError::InvalidArgument("contexts opened read-only".into()))?;
-        f.write_all(&line).map_err(|e| IngestError::io(&self.path, e))?;
+        f.write_all(&line)
+            .map_err(|e| IngestError::io(&self.path, e))?;
         f.sync_data().map_err(|e| IngestError::io(&self.path, e))?;
         self.by_key.insert(key, c.id);
         self.list.push(c);
@@ -188,10 +200,18 @@ mod tests {
         };
         let mut c = Contexts::open(&p, true).unwrap();
         let a = c.id_for("arrival_events_5B", pins_map(&run, &row)).unwrap();
-        let b = c.id_for("s3_event_stream_with_fraud_6B", pins_map(&run, &row)).unwrap();
+        let b = c
+            .id_for("s3_event_stream_with_fraud_6B", pins_map(&run, &row))
+            .unwrap();
         assert_eq!((a, b), (0, 1));
-        assert_eq!(c.id_for("arrival_events_5B", pins_map(&run, &row)).unwrap(), 0);
-        assert_eq!(c.get(1).unwrap().topic.as_deref(), Some("fp.bus.traffic.fraud.v1"));
+        assert_eq!(
+            c.id_for("arrival_events_5B", pins_map(&run, &row)).unwrap(),
+            0
+        );
+        assert_eq!(
+            c.get(1).unwrap().topic.as_deref(),
+            Some("fp.bus.traffic.fraud.v1")
+        );
         assert_eq!(c.get(0).unwrap().pins["seed"], serde_json::json!(42));
         assert_eq!(c.get(0).unwrap().pins["scenario_id"], Value::Null);
         drop(c);
@@ -200,8 +220,15 @@ mod tests {
         let ro = Contexts::open(&p, false).unwrap();
         assert_eq!(ro.all().len(), 2);
         let mut c = Contexts::open(&p, true).unwrap();
-        assert_eq!(c.id_for("arrival_events_5B", pins_map(&run, &row)).unwrap(), 0);
-        assert_eq!(c.id_for("s1_arrival_entities_6B", pins_map(&run, &row)).unwrap(), 2);
+        assert_eq!(
+            c.id_for("arrival_events_5B", pins_map(&run, &row)).unwrap(),
+            0
+        );
+        assert_eq!(
+            c.id_for("s1_arrival_entities_6B", pins_map(&run, &row))
+                .unwrap(),
+            2
+        );
         assert_eq!(Contexts::open(&p, false).unwrap().all().len(), 3);
     }
 }

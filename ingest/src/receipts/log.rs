@@ -40,7 +40,11 @@ fn check_header(file: &File, path: &Path) -> Result<()> {
     file.read_exact_at(&mut h, 0)
         .map_err(|_| IngestError::corrupt(path, 0, "missing header"))?;
     if &h[0..4] != MAGIC {
-        return Err(IngestError::corrupt(path, 0, "not a receipt log (bad magic)"));
+        return Err(IngestError::corrupt(
+            path,
+            0,
+            "not a receipt log (bad magic)",
+        ));
     }
     if crc32c::crc32c(&h[..124]).to_le_bytes() != h[124..] {
         return Err(IngestError::corrupt(path, 0, "header checksum mismatch"));
@@ -108,7 +112,8 @@ impl ReceiptLog {
         'scan: while seq < full {
             let n = chunk.min(full - seq);
             let bytes = &mut buf[..n as usize * RECORD];
-            file.read_exact_at(bytes, HEADER + seq * RECORD as u64).map_err(io)?;
+            file.read_exact_at(bytes, HEADER + seq * RECORD as u64)
+                .map_err(io)?;
             for (k, rec) in bytes.chunks_exact(RECORD).enumerate() {
                 if ReceiptRecord::decode(rec).is_err() {
                     keep = seq + k as u64;
@@ -121,7 +126,8 @@ impl ReceiptLog {
             // Damage before the tail if any later record is intact.
             let mut rec = [0u8; RECORD];
             for later in keep + 1..full {
-                file.read_exact_at(&mut rec, HEADER + later * RECORD as u64).map_err(io)?;
+                file.read_exact_at(&mut rec, HEADER + later * RECORD as u64)
+                    .map_err(io)?;
                 if ReceiptRecord::decode(&rec).is_ok() {
                     return Err(IngestError::corrupt(
                         path,

@@ -21,8 +21,14 @@ use crate::reason::ReasonCode;
 /// The receipt JSON of a record.
 pub fn render(rec: &ReceiptRecord, ctx: Option<&ReceiptContext>) -> Value {
     let class = ctx.and_then(|c| c.event_class.as_deref());
-    let dedupe = match (rec.event_id.as_ref(), class, ctx.and_then(|c| c.platform_run_id())) {
-        (Some(id), Some(class), Some(run)) => Value::String(hex32_string(&dedupe_key(run, class, id))),
+    let dedupe = match (
+        rec.event_id.as_ref(),
+        class,
+        ctx.and_then(|c| c.platform_run_id()),
+    ) {
+        (Some(id), Some(class), Some(run)) => {
+            Value::String(hex32_string(&dedupe_key(run, class, id)))
+        }
         _ => Value::Null,
     };
     let eb_ref = match (rec.eb, ctx.and_then(|c| c.topic.as_deref())) {

@@ -88,15 +88,27 @@ pub fn batch(rows: &[TRow]) -> RecordBatch {
     let cols: Vec<ArrayRef> = vec![
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.flow_id))),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.event_seq))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.event_type.clone()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.ts_utc.clone()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.event_type.clone()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.ts_utc.clone()),
+        )),
         Arc::new(Float64Array::from_iter(rows.iter().map(|r| r.amount))),
         Arc::new(BooleanArray::from_iter(rows.iter().map(|r| r.fraud_flag))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.campaign_id.clone()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.campaign_id.clone()),
+        )),
         Arc::new(Int64Array::from_iter(rows.iter().map(|r| r.seed))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.manifest_fingerprint.clone()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.parameter_hash.clone()))),
-        Arc::new(StringArray::from_iter(rows.iter().map(|r| r.scenario_id.clone()))),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.manifest_fingerprint.clone()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.parameter_hash.clone()),
+        )),
+        Arc::new(StringArray::from_iter(
+            rows.iter().map(|r| r.scenario_id.clone()),
+        )),
     ];
     RecordBatch::try_new(schema, cols).unwrap()
 }

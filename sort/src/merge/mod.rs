@@ -1,16 +1,19 @@
 //! Phase 2: k-way merge of the sorted runs.
 //!
-//! 1. While there are more runs than the fan-in allows (memory for one batch per spilled
-//!    run), merge the smallest spilled runs into one new spilled run (a merge level).
-//! 2. Merge the remaining runs with a [`LoserTree`] over their current keys. Each step
-//!    emits a `(source batch, row)` pair; every `n` rows form a [`MergedChunk`].
+//! 1. Sources are sorted chunks still in memory and sorted segments of spill files. While
+//!    there are more spilled segments than the fan-in allows (memory for one batch each),
+//!    merge the smallest into one new spilled segment (a merge level). In-memory chunks cost
+//!    no extra memory and always join the final merge.
+//! 2. Merge the sources with a [`LoserTree`] over their current keys. Each step emits a
+//!    `(source batch, row)` pair; every `n` rows form a [`MergedChunk`].
 //! 3. A chunk's rows are gathered column by column (`interleave`, columns in parallel);
 //!    then the spill pages of batches the chunk finished are released.
 //!
 //! ```text
-//!  run 0 (memory) ──cursor──┐
-//!  run 1 (mmap)   ──cursor──┼─► loser tree ─► (batch,row)… ─► chunk ─► gather ─► sink
-//!  run 2 (mmap)   ──cursor──┘                                  └─► release consumed pages
+//!  sorted chunk (memory)    ──cursor──┐
+//!  sorted chunk (memory)    ──cursor──┤
+//!  spilled segment (mmap)   ──cursor──┼─► loser tree ─► (batch,row)… ─► chunk ─► gather ─► sink
+//!  spilled segment (mmap)   ──cursor──┘                         └─► release consumed pages
 //! ```
 //!
 //! The final merge's chunks are exactly one output row group each, so row-group boundaries
@@ -22,14 +25,53 @@ use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
-use arrow_array::RecordBatch;
-use arrow_buffer::ScalarBuffer;
+use arrow_array::{ArrayRef, RecordBatch};
+use arrow_schema::Schema;
 
 use crate::error::Result;
-use crate::runs::{gather, MemoryRun, Run};
-use crate::spill::file::{MappedRun, SpillRun, SpillWriter};
+use crate::plan::SourcePlan;
+use crate::read::Chunk;
+use crate::runs::{gather, Run};
+use crate::spill::file::{MappedRun, Segment, SpillWriter};
 use crate::spill::TempSpace;
 use loser_tree::{LoserTree, EXHAUSTED};
+
+/// One sorted input of a merge.
+#[derive(Debug)]
+pub enum Source {
+    /// A sorted chunk in memory.
+    Chunk(Chunk),
+    /// A sorted segment of a mapped spill file.
+    Segment(Arc<MappedRun>, Segment),
+}
+
+impl Source {
+    /// Rows in the source.
+    pub fn rows(&self) -> u64 {
+        match self {
+            Source::Chunk(c) => c.rows() as u64,
+            Source::Segment(_, s) => s.rows,
+        }
+    }
+}
+
+/// Map spilled runs and list every merge source: one per in-memory chunk and one per
+/// spilled segment.
+pub fn sources(runs: Vec<Run>, work_schema: &Schema) -> Result<Vec<Source>> {
+    let mut out = Vec::new();
+    for run in runs {
+        match run {
+            Run::Memory(chunks) => out.extend(chunks.into_iter().map(Source::Chunk)),
+            Run::Spilled(spill) => {
+                let mapped = Arc::new(MappedRun::open(spill, work_schema)?);
+                for seg in mapped.segments().to_vec() {
+                    out.push(Source::Segment(mapped.clone(), seg));
+                }
+            }
+        }
+    }
+    Ok(out)
+}
 
 /// Rows of one merge step, ready to gather.
 #[derive(Debug, Default)]
@@ -41,128 +83,172 @@ pub struct MergedChunk {
     pub indices: Vec<(usize, usize)>,
     /// Key of each row, in order.
     pub keys: Vec<u128>,
-    /// Spilled batches finished in this chunk: `(cursor, batch)`.
-    releases: Vec<(usize, usize)>,
+    /// Spilled batches finished in this chunk.
+    releases: Vec<(Arc<MappedRun>, usize)>,
 }
 
-/// The position of one run in the merge.
-enum Cursor {
-    Memory {
-        run: MemoryRun,
-        pos: usize,
-        /// Index of the run's first batch in the current chunk's sources.
-        base: usize,
-    },
+impl MergedChunk {
+    /// Release the pages of the spilled batches this chunk finished; call once the chunk
+    /// has been gathered (its `sources` still point into those pages until then).
+    pub fn release(&self) {
+        for (run, batch) in &self.releases {
+            run.release(*batch);
+        }
+    }
+
+    /// Hand the release duty to the caller (so that `sources` can be dropped first).
+    pub fn take_releases(&mut self) -> Vec<(Arc<MappedRun>, usize)> {
+        std::mem::take(&mut self.releases)
+    }
+}
+
+/// Release a list taken with [`MergedChunk::take_releases`].
+pub fn release_all(list: &[(Arc<MappedRun>, usize)]) {
+    for (run, batch) in list {
+        run.release(*batch);
+    }
+}
+
+/// Where a cursor's rows come from.
+enum Feed {
+    /// One in-memory sorted chunk.
+    Chunk,
+    /// Batches `batch..end` of a mapped spill file.
     Spilled {
-        run: Box<MappedRun>,
-        batch_index: usize,
-        batch: RecordBatch,
-        hi: ScalarBuffer<u64>,
-        lo: ScalarBuffer<u64>,
-        pos: usize,
-        /// Index of the current batch in the current chunk's sources.
-        slot: usize,
+        run: Arc<MappedRun>,
+        batch: usize,
+        end: usize,
     },
     Done,
 }
 
-fn key_columns(batch: &RecordBatch) -> (ScalarBuffer<u64>, ScalarBuffer<u64>) {
-    let n = batch.num_columns();
-    let hi = batch.column(n - 2).as_primitive::<UInt64Type>().values().clone();
-    let lo = batch.column(n - 1).as_primitive::<UInt64Type>().values().clone();
-    (hi, lo)
+/// The position of one source in the merge: its current batch and keys.
+struct Cursor {
+    feed: Feed,
+    batch: RecordBatch,
+    keys: Vec<u128>,
+    pos: usize,
+    /// Index of `batch` in the current merged chunk's sources.
+    slot: usize,
 }
 
-#[inline(always)]
-fn join_key(hi: &[u64], lo: &[u64], i: usize) -> u128 {
-    ((hi[i] as u128) << 64) | lo[i] as u128
+fn keys_of(batch: &RecordBatch) -> Vec<u128> {
+    let n = batch.num_columns();
+    let hi = batch.column(n - 2).as_primitive::<UInt64Type>().values();
+    let lo = batch.column(n - 1).as_primitive::<UInt64Type>().values();
+    hi.iter()
+        .zip(lo.iter())
+        .map(|(&h, &l)| ((h as u128) << 64) | l as u128)
+        .collect()
 }
 
 impl Cursor {
-    fn open(run: Run, work_schema: &arrow_schema::Schema) -> Result<Cursor> {
-        Ok(match run {
-            Run::Memory(run) if run.rows() > 0 => Cursor::Memory { run, pos: 0, base: 0 },
-            Run::Memory(_) => Cursor::Done,
-            Run::Spilled(spill) => {
-                let run = MappedRun::open(spill, work_schema)?;
-                Self::spilled_from(Box::new(run), 0)?
-            }
-        })
+    fn done() -> Cursor {
+        Cursor {
+            feed: Feed::Done,
+            batch: RecordBatch::new_empty(Arc::new(Schema::empty())),
+            keys: Vec::new(),
+            pos: 0,
+            slot: 0,
+        }
     }
 
-    /// Position on batch `i` of a mapped run (or `Done` past the end / on empty batches).
-    fn spilled_from(run: Box<MappedRun>, mut i: usize) -> Result<Cursor> {
-        while i < run.num_batches() {
-            let batch = run.batch(i)?;
-            if batch.num_rows() > 0 {
-                let (hi, lo) = key_columns(&batch);
-                return Ok(Cursor::Spilled {
-                    run,
-                    batch_index: i,
-                    batch,
-                    hi,
-                    lo,
+    fn open(source: Source) -> Result<Cursor> {
+        match source {
+            Source::Chunk(c) if c.rows() > 0 => Ok(Cursor {
+                feed: Feed::Chunk,
+                batch: c.batch,
+                keys: c.keys,
+                pos: 0,
+                slot: 0,
+            }),
+            Source::Chunk(_) => Ok(Cursor::done()),
+            Source::Segment(run, seg) => {
+                Cursor::spilled(run, seg.first, seg.first + seg.batches)
+            }
+        }
+    }
+
+    /// Position on the first non-empty batch of `batch..end` (`Done` if none).
+    fn spilled(run: Arc<MappedRun>, mut batch: usize, end: usize) -> Result<Cursor> {
+        while batch < end {
+            let b = run.batch(batch)?;
+            if b.num_rows() > 0 {
+                return Ok(Cursor {
+                    keys: keys_of(&b),
+                    batch: b,
+                    feed: Feed::Spilled { run, batch, end },
                     pos: 0,
                     slot: 0,
                 });
             }
-            run.release(i);
-            i += 1;
+            run.release(batch);
+            batch += 1;
         }
-        Ok(Cursor::Done)
+        Ok(Cursor::done())
     }
 
     fn key(&self) -> u128 {
-        match self {
-            Cursor::Memory { run, pos, .. } => run.keys[*pos],
-            Cursor::Spilled { hi, lo, pos, .. } => join_key(hi, lo, *pos),
-            Cursor::Done => EXHAUSTED,
+        self.keys.get(self.pos).copied().unwrap_or(EXHAUSTED)
+    }
+
+    /// Register the current batch as a source of `chunk`.
+    fn enter(&mut self, chunk: &mut MergedChunk) {
+        if !matches!(self.feed, Feed::Done) {
+            self.slot = chunk.sources.len();
+            chunk.sources.push(self.batch.clone());
         }
     }
 
-    /// Register this cursor's batches as sources of a new chunk.
-    fn enter_chunk(&mut self, chunk: &mut MergedChunk) {
-        match self {
-            Cursor::Memory { run, base, .. } => {
-                *base = chunk.sources.len();
-                chunk.sources.extend(run.batches.iter().cloned());
+    /// The current batch is exhausted: move to the next one (registering it in `chunk`).
+    fn next_batch(&mut self, chunk: &mut MergedChunk) -> Result<u128> {
+        match std::mem::replace(&mut self.feed, Feed::Done) {
+            Feed::Spilled { run, batch, end } => {
+                chunk.releases.push((run.clone(), batch));
+                *self = Cursor::spilled(run, batch + 1, end)?;
+                self.enter(chunk);
+                Ok(self.key())
             }
-            Cursor::Spilled { batch, slot, .. } => {
-                *slot = chunk.sources.len();
-                chunk.sources.push(batch.clone());
+            Feed::Chunk | Feed::Done => {
+                // Free the chunk's rows once the merged chunk (which holds its own
+                // reference) has been gathered.
+                *self = Cursor::done();
+                Ok(EXHAUSTED)
             }
-            Cursor::Done => {}
         }
     }
 }
 
-/// Merges runs into chunks of rows in key order.
+/// Merges sorted sources into chunks of rows in key order.
 pub struct Merger {
     cursors: Vec<Cursor>,
     tree: LoserTree,
     work_columns: usize,
-    last_key: Option<u128>,
 }
 
 impl Merger {
-    /// Open every run (mapping spilled ones) and build the tree.
-    pub fn new(runs: Vec<Run>, work_schema: &arrow_schema::Schema) -> Result<Self> {
-        let cursors: Vec<Cursor> = runs
+    /// Open every source and build the tree.
+    pub fn new(sources: Vec<Source>, work_schema: &Schema) -> Result<Self> {
+        let cursors: Vec<Cursor> = sources
             .into_iter()
-            .map(|r| Cursor::open(r, work_schema))
+            .map(Cursor::open)
             .collect::<Result<_>>()?;
         let tree = LoserTree::new(cursors.iter().map(Cursor::key).collect());
         Ok(Merger {
             cursors,
             tree,
             work_columns: work_schema.fields().len(),
-            last_key: None,
         })
     }
 
     /// Columns to gather (the work columns).
     pub fn work_columns(&self) -> usize {
         self.work_columns
+    }
+
+    /// Sources still being merged.
+    pub fn fan_in(&self) -> usize {
+        self.cursors.len()
     }
 
     /// The next `max_rows` rows in key order (fewer at the end; `None` when done).
@@ -172,7 +258,7 @@ impl Merger {
         }
         let mut chunk = MergedChunk::default();
         for c in &mut self.cursors {
-            c.enter_chunk(&mut chunk);
+            c.enter(&mut chunk);
         }
         chunk.indices.reserve(max_rows);
         chunk.keys.reserve(max_rows);
@@ -182,139 +268,89 @@ impl Merger {
                 break;
             }
             let w = self.tree.winner();
-            let next = self.advance(w, &mut chunk)?;
+            let c = &mut self.cursors[w];
+            chunk.indices.push((c.slot, c.pos));
             chunk.keys.push(key);
+            c.pos += 1;
+            let next = match c.keys.get(c.pos) {
+                Some(&k) => k,
+                None => c.next_batch(&mut chunk)?,
+            };
             self.tree.replace_winner(next);
         }
-        self.last_key = chunk.keys.last().copied().or(self.last_key);
         Ok(Some(chunk))
-    }
-
-    /// Emit cursor `w`'s current row into `chunk` and move it on; its next key.
-    #[inline]
-    fn advance(&mut self, w: usize, chunk: &mut MergedChunk) -> Result<u128> {
-        let cursor = &mut self.cursors[w];
-        match cursor {
-            Cursor::Memory { run, pos, base } => {
-                let (b, r) = run.order[*pos];
-                chunk.indices.push((*base + b as usize, r as usize));
-                *pos += 1;
-                Ok(run.keys.get(*pos).copied().unwrap_or(EXHAUSTED))
-            }
-            Cursor::Spilled {
-                pos,
-                slot,
-                hi,
-                lo,
-                batch_index,
-                ..
-            } => {
-                chunk.indices.push((*slot, *pos));
-                *pos += 1;
-                if *pos < hi.len() {
-                    return Ok(join_key(hi, lo, *pos));
-                }
-                // Batch finished: move to the next one, register it in this chunk.
-                chunk.releases.push((w, *batch_index));
-                let next_index = *batch_index + 1;
-                let Cursor::Spilled { run, .. } = std::mem::replace(cursor, Cursor::Done) else {
-                    return Ok(EXHAUSTED);
-                };
-                *cursor = Cursor::spilled_from(run, next_index)?;
-                if let Cursor::Spilled { batch, slot, .. } = cursor {
-                    *slot = chunk.sources.len();
-                    chunk.sources.push(batch.clone());
-                }
-                Ok(cursor.key())
-            }
-            Cursor::Done => Ok(EXHAUSTED),
-        }
-    }
-
-    /// Release the pages of the spilled batches `chunk` finished (after gathering it).
-    pub fn release(&self, chunk: &MergedChunk) {
-        for &(c, b) in &chunk.releases {
-            if let Cursor::Spilled { run, .. } = &self.cursors[c] {
-                run.release(b);
-            }
-        }
-    }
-
-    /// Release pages of finished batches, given the chunk's release list (usable while the
-    /// merger is borrowed elsewhere).
-    pub fn release_list(chunk: &MergedChunk) -> Vec<(usize, usize)> {
-        chunk.releases.clone()
-    }
-
-    /// Release pages by list (see [`Merger::release_list`]).
-    pub fn release_batches(&self, list: &[(usize, usize)]) {
-        for &(c, b) in list {
-            if let Cursor::Spilled { run, .. } = &self.cursors[c] {
-                run.release(b);
-            }
-        }
     }
 }
 
 /// Gather a chunk's work columns.
-pub fn gather_chunk(chunk: &MergedChunk, columns: usize) -> Result<Vec<arrow_array::ArrayRef>> {
+pub fn gather_chunk(chunk: &MergedChunk, columns: usize) -> Result<Vec<ArrayRef>> {
     gather(&chunk.sources, columns, &chunk.indices)
 }
 
-/// Step 1: merge `group` (spilled runs) into one spilled run.
-pub fn merge_to_spill(
-    group: Vec<Run>,
-    work_schema: &arrow_schema::Schema,
+/// Merge `sources` into one new spilled segment, `rows_per_batch` rows per IPC batch. The
+/// merge of the next batch overlaps the gather and write of the current one.
+pub fn merge_into_spill(
+    sources: Vec<Source>,
+    plan: &SourcePlan,
     space: &Arc<TempSpace>,
     rows_per_batch: usize,
-) -> Result<SpillRun> {
-    let mut merger = Merger::new(group, work_schema)?;
-    let mut writer = SpillWriter::create(space, work_schema)?;
-    while let Some(chunk) = merger.next_chunk(rows_per_batch)? {
-        let cols = gather_chunk(&chunk, merger.work_columns())?;
-        merger.release(&chunk);
-        let keys = chunk.keys;
-        drop(chunk.sources);
-        writer.write(cols, &keys)?;
+) -> Result<Source> {
+    let mut merger = Merger::new(sources, &plan.work_schema)?;
+    let mut writer = SpillWriter::create(space, &plan.work_schema)?;
+    writer.begin_segment();
+    let columns = merger.work_columns();
+    let mut pending = merger.next_chunk(rows_per_batch)?;
+    while let Some(mut chunk) = pending {
+        let releases = chunk.take_releases();
+        let (next, written) = rayon::join(
+            || merger.next_chunk(rows_per_batch),
+            || -> Result<()> {
+                let cols = gather_chunk(&chunk, columns)?;
+                writer.write(cols, &chunk.keys)
+            },
+        );
+        written?;
+        drop(chunk);
+        release_all(&releases);
+        pending = next?;
     }
-    writer.finish()
+    drop(merger);
+    let run = Arc::new(MappedRun::open(writer.finish()?, &plan.work_schema)?);
+    let seg = run.segments().first().copied().unwrap_or(Segment {
+        first: 0,
+        batches: 0,
+        rows: 0,
+    });
+    Ok(Source::Segment(run, seg))
 }
 
-/// Step 1 for a whole run list: reduce to at most `fan_in` runs. Returns the runs and the
-/// number of merge levels performed.
-pub fn reduce_runs(
-    mut runs: Vec<Run>,
+/// Step 1: while more than `fan_in` spilled segments remain, merge the smallest ones into
+/// one (smallest first, as in Huffman coding, minimises the rows rewritten). Returns the
+/// sources and the merge depth reached (0 if nothing was merged ahead of the final merge).
+pub fn reduce_sources(
+    sources: Vec<Source>,
     fan_in: usize,
-    work_schema: &arrow_schema::Schema,
+    plan: &SourcePlan,
     space: &Arc<TempSpace>,
     rows_per_batch: usize,
-) -> Result<(Vec<Run>, u32)> {
+) -> Result<(Vec<Source>, u32)> {
     let fan_in = fan_in.max(2);
-    let mut levels = 0;
-    while runs.len() > fan_in {
-        levels += 1;
-        // Merge the smallest spilled runs, just enough of them to reach the fan-in
-        // (the classic (n - 1) mod (k - 1) + 1 first step keeps later levels full).
-        let excess = runs.len() - fan_in;
-        let take = (excess + 1).min(fan_in);
-        let (mut spilled, memory): (Vec<Run>, Vec<Run>) =
-            runs.into_iter().partition(|r| matches!(r, Run::Spilled(_)));
-        spilled.sort_by_key(|r| match r {
-            Run::Spilled(s) => s.bytes(),
-            Run::Memory(_) => 0,
-        });
-        let take = take.min(spilled.len()).max(2.min(spilled.len()));
-        if take < 2 {
-            // Only memory runs left above the fan-in: nothing to merge on disk.
-            runs = spilled.into_iter().chain(memory).collect();
-            break;
-        }
+    let (spilled, memory): (Vec<Source>, Vec<Source>) = sources
+        .into_iter()
+        .partition(|s| matches!(s, Source::Segment(..)));
+    // (source, merge depth of its rows)
+    let mut spilled: Vec<(Source, u32)> = spilled.into_iter().map(|s| (s, 0)).collect();
+    while spilled.len() > fan_in {
+        spilled.sort_by_key(|(s, _)| s.rows());
+        // Merge just enough of the smallest segments to reach the fan-in.
+        let take = (spilled.len() - fan_in + 1).clamp(2, fan_in);
         let rest = spilled.split_off(take);
-        let merged = merge_to_spill(spilled, work_schema, space, rows_per_batch)?;
-        runs = std::iter::once(Run::Spilled(merged))
-            .chain(rest)
-            .chain(memory)
-            .collect();
+        let depth = spilled.iter().map(|(_, d)| d + 1).max().unwrap_or(1);
+        let group = spilled.into_iter().map(|(s, _)| s).collect();
+        let merged = merge_into_spill(group, plan, space, rows_per_batch)?;
+        spilled = std::iter::once((merged, depth)).chain(rest).collect();
     }
-    Ok((runs, levels))
+    let depth = spilled.iter().map(|(_, d)| *d).max().unwrap_or(0);
+    let sources = spilled.into_iter().map(|(s, _)| s).chain(memory).collect();
+    Ok((sources, depth))
 }

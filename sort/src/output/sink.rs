@@ -27,7 +27,7 @@ use super::{writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
 use crate::config::{MemoryBudget, SortConfig};
 use crate::error::{Result, SortError};
 use crate::key;
-use crate::merge::{gather_chunk, reduce_runs, Merger};
+use crate::merge::{self, gather_chunk, reduce_sources, Merger};
 use crate::plan::SourcePlan;
 use crate::runs::{spill_batch_rows, Run};
 use crate::spill::TempSpace;
@@ -127,16 +127,22 @@ pub fn write_view(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<WrittenView> {
-    let spill_rows = spill_batch_rows(bytes_per_row, budget);
-    let cursor_bytes = 2 * spill_rows as u64 * bytes_per_row;
-    let fan_in = (budget.merge_budget / cursor_bytes.max(1)).clamp(2, 512) as usize;
-    let (runs, levels) = reduce_runs(runs, fan_in, &plan.work_schema, space, spill_rows)?;
-    let merge_levels = levels + u32::from(runs.len() > 1);
+    let sources = merge::sources(runs, &plan.work_schema)?;
+    // Each spilled source holds about one batch (twice while a row group is gathered).
+    let spilled = sources
+        .iter()
+        .filter(|s| matches!(s, merge::Source::Segment(..)))
+        .count();
+    let batch_rows = spill_batch_rows(bytes_per_row, spilled.max(1), budget);
+    let cursor_bytes = 2 * batch_rows as u64 * bytes_per_row;
+    let fan_in = (budget.merge_budget / cursor_bytes.max(1)).clamp(2, 4096) as usize;
+    let (sources, levels) = reduce_sources(sources, fan_in, plan, space, batch_rows)?;
+    let merge_levels = levels + u32::from(sources.len() > 1);
 
     let props = writer_properties(plan, config.zstd_level)?;
     let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
     let mut writer = PartWriter::new(dir, plan.schema.clone(), props, config.part_size);
-    let mut merger = Merger::new(runs, &plan.work_schema)?;
+    let mut merger = Merger::new(sources, &plan.work_schema)?;
     let columns = merger.work_columns();
     let rg_rows = config.row_group_rows;
     let mut stats = ViewStats::default();
@@ -144,7 +150,7 @@ pub fn write_view(
     progress.phase("write", plan.total_rows);
 
     let mut pending = merger.next_chunk(rg_rows)?;
-    while let Some(chunk) = pending {
+    while let Some(mut chunk) = pending {
         // Step 1.
         for &k in &chunk.keys {
             if last_key.is_some_and(|l| l >= k) {
@@ -160,8 +166,9 @@ pub fn write_view(
         }
         // Step 2.
         let work = gather_chunk(&chunk, columns)?;
-        merger.release_batches(&Merger::release_list(&chunk));
+        let releases = chunk.take_releases();
         drop(chunk);
+        merge::release_all(&releases);
         let out = plan.to_output(work);
         // Step 3.
         let (next, encoded) = rayon::join(

@@ -1,8 +1,10 @@
-//! Spill run files: a sorted run written once and read back once, in order.
+//! Spill files: sorted segments written once and read back once, in order.
 //!
 //! Format: an Arrow IPC file (uncompressed; `docs/sort.md` has the measurements against
 //! lz4/zstd) whose schema is the work schema plus two `UInt64` columns holding the packed
-//! sort key (`__sluice_key_hi`, `__sluice_key_lo`). IPC is read back **zero-copy from an
+//! sort key (`__sluice_key_hi`, `__sluice_key_lo`). A file holds one or more **segments**:
+//! runs of consecutive batches whose rows are in key order (a sorted chunk of phase 1, or
+//! the output of an intermediate merge). The segment table lives in memory ([`Segment`]). IPC is read back **zero-copy from an
 //! mmap**: record batches point straight into the mapped pages, and once the merge has
 //! gathered a batch's rows, [`MappedRun::release`] drops its pages with
 //! `madvise(MADV_DONTNEED)`, so resident memory stays one batch per run however large the
@@ -76,12 +78,22 @@ impl Write for Charged {
     }
 }
 
-/// Writes one sorted run.
+/// A sorted segment of a spill file: batches `first..first + batches`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Segment {
+    pub first: usize,
+    pub batches: usize,
+    pub rows: u64,
+}
+
+/// Writes one spill file of sorted segments.
 pub struct SpillWriter {
     path: PathBuf,
     writer: FileWriter<Charged>,
     schema: SchemaRef,
     rows: u64,
+    batches: usize,
+    segments: Vec<Segment>,
 }
 
 impl SpillWriter {
@@ -101,7 +113,38 @@ impl SpillWriter {
             writer,
             schema,
             rows: 0,
+            batches: 0,
+            segments: Vec::new(),
         })
+    }
+
+    /// Start a new sorted segment: the rows written next are in key order among themselves
+    /// (but not relative to earlier segments).
+    pub fn begin_segment(&mut self) {
+        self.segments.push(Segment {
+            first: self.batches,
+            batches: 0,
+            rows: 0,
+        });
+    }
+
+    /// Write a sorted batch (work columns) and its keys as one segment, cut into IPC batches
+    /// of at most `rows_per_batch` rows (zero-copy slices).
+    pub fn write_segment(
+        &mut self,
+        batch: &RecordBatch,
+        keys: &[u128],
+        rows_per_batch: usize,
+    ) -> Result<()> {
+        self.begin_segment();
+        let mut offset = 0;
+        while offset < keys.len() {
+            let n = rows_per_batch.max(1).min(keys.len() - offset);
+            let cols = batch.columns().iter().map(|c| c.slice(offset, n)).collect();
+            self.write(cols, &keys[offset..offset + n])?;
+            offset += n;
+        }
+        Ok(())
     }
 
     fn fail(&mut self, e: impl std::fmt::Display) -> SortError {
@@ -111,8 +154,12 @@ impl SpillWriter {
         }
     }
 
-    /// Append sorted rows: the work columns and their keys.
+    /// Append sorted rows to the current segment (one is started if none is): the work
+    /// columns and their keys.
     pub fn write(&mut self, mut columns: Vec<ArrayRef>, keys: &[u128]) -> Result<()> {
+        if self.segments.is_empty() {
+            self.begin_segment();
+        }
         columns.push(Arc::new(UInt64Array::from_iter_values(
             keys.iter().map(|&k| (k >> 64) as u64),
         )));
@@ -125,6 +172,11 @@ impl SpillWriter {
             return Err(self.fail(e));
         }
         self.rows += keys.len() as u64;
+        self.batches += 1;
+        if let Some(seg) = self.segments.last_mut() {
+            seg.batches += 1;
+            seg.rows += keys.len() as u64;
+        }
         Ok(())
     }
 
@@ -151,18 +203,20 @@ impl SpillWriter {
             path: self.path,
             bytes: written,
             rows: self.rows,
+            segments: self.segments,
             space,
         })
     }
 }
 
-/// A finished run file (anonymous: it disappears when this is dropped).
+/// A finished spill file (anonymous: it disappears when this is dropped).
 #[derive(Debug)]
 pub struct SpillRun {
     file: File,
     path: PathBuf,
     bytes: u64,
     rows: u64,
+    segments: Vec<Segment>,
     space: Arc<TempSpace>,
 }
 
@@ -172,6 +226,10 @@ impl SpillRun {
     }
     pub fn rows(&self) -> u64 {
         self.rows
+    }
+    /// The sorted segments, in file order.
+    pub fn segments(&self) -> &[Segment] {
+        &self.segments
     }
 }
 
@@ -268,6 +326,11 @@ impl MappedRun {
     /// Rows in the run.
     pub fn rows(&self) -> u64 {
         self.run.rows
+    }
+
+    /// The sorted segments of the file.
+    pub fn segments(&self) -> &[Segment] {
+        &self.run.segments
     }
 
     /// Decode batch `i` (zero-copy): work columns followed by the two key columns.

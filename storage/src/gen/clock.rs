@@ -136,19 +136,23 @@ pub const LOCAL_LEN: usize = 26;
 /// Length of `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
 pub const UTC_LEN: usize = 27;
 
-/// Formats instants as the platform's text without allocating; remembers the last day's
-/// `YYYY-MM-DD` because consecutive rows are usually on the same day.
+/// Days whose `YYYY-MM-DD` a [`TsFormatter`] keeps (direct-mapped by day number): more
+/// than the span of a run, so the calendar arithmetic runs about once per day.
+const DATE_CACHE: usize = 64;
+
+/// Formats instants as the platform's text without allocating; caches the `YYYY-MM-DD` of
+/// recent days because a flow's events hop between a handful of days.
 #[derive(Debug, Clone)]
 pub struct TsFormatter {
-    day: i64,
-    date: [u8; 10],
+    days: [i64; DATE_CACHE],
+    dates: [[u8; 10]; DATE_CACHE],
 }
 
 impl Default for TsFormatter {
     fn default() -> Self {
         TsFormatter {
-            day: i64::MIN,
-            date: [0; 10],
+            days: [i64::MIN; DATE_CACHE],
+            dates: [[0; 10]; DATE_CACHE],
         }
     }
 }
@@ -181,10 +185,11 @@ impl TsFormatter {
         let frac = micros.rem_euclid(MICROS_PER_SEC) as u32;
         let day = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400) as u32;
-        if day != self.day {
-            self.set_day(day);
+        let slot = day.rem_euclid(DATE_CACHE as i64) as usize;
+        if self.days[slot] != day {
+            self.set_day(slot, day);
         }
-        out[..10].copy_from_slice(&self.date);
+        out[..10].copy_from_slice(&self.dates[slot]);
         out[10] = b'T';
         two(out, 11, sod / 3600);
         out[13] = b':';
@@ -198,18 +203,19 @@ impl TsFormatter {
     }
 
     #[cold]
-    fn set_day(&mut self, day: i64) {
+    fn set_day(&mut self, slot: usize, day: i64) {
         let (y, m, d) = civil_from_days(day);
         // Years outside 0..=9999 cannot occur in the scenario window; clamp rather than
         // overflow the fixed-width field.
         let y = y.clamp(0, 9999) as u32;
-        two(&mut self.date, 0, y / 100);
-        two(&mut self.date, 2, y % 100);
-        self.date[4] = b'-';
-        two(&mut self.date, 5, m);
-        self.date[7] = b'-';
-        two(&mut self.date, 8, d);
-        self.day = day;
+        let date = &mut self.dates[slot];
+        two(date, 0, y / 100);
+        two(date, 2, y % 100);
+        date[4] = b'-';
+        two(date, 5, m);
+        date[7] = b'-';
+        two(date, 8, d);
+        self.days[slot] = day;
     }
 }
 

@@ -147,7 +147,8 @@ pub fn execute(plan: &GenPlan, progress: &(dyn Fn(u64) + Sync)) -> Result<GenSum
     let started = Instant::now();
     target::prepare(plan, plan.cfg.force)?;
     let consts: Vec<ConstColumns> = plan.outputs.iter().map(|o| constants(plan, o)).collect();
-    // Biggest outputs first so the last jobs to finish are small ones.
+    // Largest files first: an idle rayon thread steals from the tail, so the stragglers
+    // at the end are the small context files, not a traffic file.
     let mut jobs: Vec<(usize, usize)> = plan
         .outputs
         .iter()

@@ -29,8 +29,10 @@ pub struct WrittenFile {
     pub row_groups: u64,
 }
 
-/// Columns whose values are (nearly) all distinct: a dictionary would be built, overflow
-/// its page limit and be abandoned on every row group, so go straight to plain encoding.
+/// Columns whose values are (nearly) all distinct within a row group: a dictionary there
+/// costs a hash per value and saves nothing, so they go straight to plain encoding (zstd
+/// still squeezes the sorted ids). Low-cardinality columns (pins, event types, zones,
+/// merchants) keep dictionaries.
 const HIGH_CARDINALITY: &[&str] = &[
     "ts_utc",
     "ts_local_primary",
@@ -38,6 +40,13 @@ const HIGH_CARDINALITY: &[&str] = &[
     "ts_local_operational",
     "amount",
     "lambda_realised",
+    "flow_id",
+    "party_id",
+    "account_id",
+    "instrument_id",
+    "device_id",
+    "ip_id",
+    "session_id",
 ];
 
 /// Writer settings of every generated file: zstd (level 1), page-level statistics,

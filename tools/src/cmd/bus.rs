@@ -162,7 +162,9 @@ pub fn run(cmd: BusCommand, ctx: &Ctx) -> anyhow::Result<()> {
                 Some(n) => b.ensure_topic(&topic, n, config)?,
                 None => match b.topic(&topic) {
                     Ok(m) => m,
-                    Err(sluice_bus::BusError::TopicNotFound { .. }) => b.ensure_topic(&topic, 1, config)?,
+                    Err(sluice_bus::BusError::TopicNotFound { .. }) => {
+                        b.ensure_topic(&topic, 1, config)?
+                    }
                     Err(e) => return Err(e.into()),
                 },
             };
@@ -290,7 +292,10 @@ fn get(bus: &Bus, topic: &str, partition: u32, offset: u64, ctx: &Ctx) -> anyhow
     ctx.emit(&v, || {
         let mut s = format!(
             "topic {topic}  partition {partition}  offset {}\ntimestamp {} ({})\nkey {}\n",
-            rec.offset, v["ts_utc"].as_str().unwrap_or(""), rec.timestamp, v["key"]
+            rec.offset,
+            v["ts_utc"].as_str().unwrap_or(""),
+            rec.timestamp,
+            v["key"]
         );
         if let Some(h) = v.get("headers") {
             s.push_str(&format!("headers {h}\n"));
@@ -306,12 +311,17 @@ fn dump(path: &std::path::Path, records: bool, ctx: &Ctx) -> anyhow::Result<()> 
     let summary = inspect::dump_segment(path, records, |e| {
         if ctx.json {
             let mut v = serde_json::to_value(e).unwrap_or(Value::Null);
-            if let DumpEntry::Batch { records: Some(rs), .. } = e {
+            if let DumpEntry::Batch {
+                records: Some(rs), ..
+            } = e
+            {
                 v["records"] = rs
                     .iter()
-                    .map(|r| json!({"offset": r.offset, "timestamp": r.timestamp,
+                    .map(|r| {
+                        json!({"offset": r.offset, "timestamp": r.timestamp,
                         "key": r.key.as_deref().map_or(Value::Null, render::text_or_hex),
-                        "value": render::bytes_value(r.value.as_deref())}))
+                        "value": render::bytes_value(r.value.as_deref())})
+                    })
                     .collect();
             }
             println!("{v}");
@@ -319,8 +329,18 @@ fn dump(path: &std::path::Path, records: bool, ctx: &Ctx) -> anyhow::Result<()> 
         }
         match e {
             DumpEntry::Batch {
-                position, size, base_offset, last_offset, count, first_timestamp,
-                max_timestamp, compression, crc, crc_ok, records, error,
+                position,
+                size,
+                base_offset,
+                last_offset,
+                count,
+                first_timestamp,
+                max_timestamp,
+                compression,
+                crc,
+                crc_ok,
+                records,
+                error,
             } => {
                 println!(
                     "baseOffset: {base_offset} lastOffset: {last_offset} count: {count} position: {position} size: {size} \
@@ -343,7 +363,11 @@ fn dump(path: &std::path::Path, records: bool, ctx: &Ctx) -> anyhow::Result<()> 
                     );
                 }
             }
-            DumpEntry::Damage { position, error, resume_at } => {
+            DumpEntry::Damage {
+                position,
+                error,
+                resume_at,
+            } => {
                 println!(
                     "DAMAGE at position {position}: {error}; next intact batch: {}",
                     resume_at.map_or("none".to_string(), |p| p.to_string())
@@ -363,7 +387,10 @@ fn dump(path: &std::path::Path, records: bool, ctx: &Ctx) -> anyhow::Result<()> 
         )
     });
     if summary.damaged > 0 {
-        return Err(CliError::new("BUS_CORRUPT", format!("{} has damaged batches", path.display())));
+        return Err(CliError::new(
+            "BUS_CORRUPT",
+            format!("{} has damaged batches", path.display()),
+        ));
     }
     Ok(())
 }
@@ -385,7 +412,11 @@ fn verify(bus: &Bus, topic: Option<&str>, ctx: &Ctx) -> anyhow::Result<()> {
                 p.records,
                 p.bytes,
                 p.end_offset,
-                if p.problems.is_empty() { "ok" } else { "DAMAGED" }
+                if p.problems.is_empty() {
+                    "ok"
+                } else {
+                    "DAMAGED"
+                }
             ));
             for pr in &p.problems {
                 s.push_str(&format!(

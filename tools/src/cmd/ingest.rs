@@ -75,14 +75,26 @@ fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
         let mut lines = Vec::new();
         for r in &found.receipts {
             let at = match r["eb_ref"].as_object() {
-                Some(eb) => format!("{}/{}@{}", eb["topic"].as_str().unwrap_or("?"), eb["partition"], eb["offset"]),
+                Some(eb) => format!(
+                    "{}/{}@{}",
+                    eb["topic"].as_str().unwrap_or("?"),
+                    eb["partition"],
+                    eb["offset"]
+                ),
                 None => "not on the bus".into(),
             };
-            lines.push(format!("{} {} -> {at}", r["decision"].as_str().unwrap_or("?"), r["receipt_id"].as_str().unwrap_or("?")));
+            lines.push(format!(
+                "{} {} -> {at}",
+                r["decision"].as_str().unwrap_or("?"),
+                r["receipt_id"].as_str().unwrap_or("?")
+            ));
             lines.push(serde_json::to_string_pretty(r).unwrap_or_default());
         }
         for q in &found.quarantine {
-            lines.push(format!("quarantine record: {}", serde_json::to_string_pretty(q).unwrap_or_default()));
+            lines.push(format!(
+                "quarantine record: {}",
+                serde_json::to_string_pretty(q).unwrap_or_default()
+            ));
         }
         lines.push(format!("({elapsed_ms:.2} ms)"));
         lines.join("\n")
@@ -91,10 +103,11 @@ fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn verify(a: RunRoot, ctx: &Ctx) -> anyhow::Result<()> {
-    let mut sink = FileBusSink::open_read_only(&a.run_root.join("eb")).map_err(|e| IngestError::Sink {
-        topic: "(bus)".into(),
-        source: e,
-    })?;
+    let mut sink =
+        FileBusSink::open_read_only(&a.run_root.join("eb")).map_err(|e| IngestError::Sink {
+            topic: "(bus)".into(),
+            source: e,
+        })?;
     let report = audit(&a.run_root.join("ig"), &mut sink)?;
     ctx.emit(&serde_json::to_value(&report)?, || {
         let mut lines = vec![format!(

@@ -29,7 +29,8 @@ struct Line {
 }
 
 fn parse_line(number: u64, text: &str) -> anyhow::Result<Line> {
-    let bad = |why: String| CliError::new("INVALID_ARGUMENT", format!("stdin line {number}: {why}"));
+    let bad =
+        |why: String| CliError::new("INVALID_ARGUMENT", format!("stdin line {number}: {why}"));
     let v: Value = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
     let Value::Object(obj) = v else {
         return Err(bad("expected a JSON object {key, value, ts}".into()));
@@ -47,7 +48,9 @@ fn parse_line(number: u64, text: &str) -> anyhow::Result<Line> {
     };
     let ts = match obj.get("ts") {
         None | Some(Value::Null) => now_micros(),
-        Some(Value::Number(n)) => n.as_i64().ok_or_else(|| bad("ts must be an integer (µs)".into()))?,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| bad("ts must be an integer (µs)".into()))?,
         Some(Value::String(s)) => {
             parse_rfc3339_micros(s).ok_or_else(|| bad(format!("ts {s:?} is not RFC 3339")))?
         }
@@ -88,13 +91,18 @@ fn append(producer: &Producer, lines: &[Line]) -> anyhow::Result<Vec<Ack>> {
     let mut acks = Vec::with_capacity(lines.len());
     let mut i = 0;
     while i < lines.len() {
-        let p = lines[i].partition.unwrap_or_else(|| producer.route(lines[i].key.as_deref()));
+        let p = lines[i]
+            .partition
+            .unwrap_or_else(|| producer.route(lines[i].key.as_deref()));
         let mut j = i + 1;
         while j < lines.len() && lines[j].partition == Some(p) {
             j += 1;
         }
         let range = producer.append_batch(p, &records[i..j])?;
-        acks.extend(range.map(|offset| Ack { partition: p, offset }));
+        acks.extend(range.map(|offset| Ack {
+            partition: p,
+            offset,
+        }));
         i = j;
     }
     Ok(acks)
@@ -137,9 +145,17 @@ pub fn run(producer: &Producer, max_batch: usize, ctx: &Ctx) -> anyhow::Result<(
         let mut out = stdout.lock();
         for (l, a) in lines.iter().zip(&acks) {
             if ctx.json {
-                writeln!(out, "{}", json!({"line": l.number, "partition": a.partition, "offset": a.offset}))?;
+                writeln!(
+                    out,
+                    "{}",
+                    json!({"line": l.number, "partition": a.partition, "offset": a.offset})
+                )?;
             } else {
-                writeln!(out, "ack line {} -> partition {} offset {}", l.number, a.partition, a.offset)?;
+                writeln!(
+                    out,
+                    "ack line {} -> partition {} offset {}",
+                    l.number, a.partition, a.offset
+                )?;
             }
         }
         out.flush()?;
@@ -147,6 +163,11 @@ pub fn run(producer: &Producer, max_batch: usize, ctx: &Ctx) -> anyhow::Result<(
         batches += 1;
     }
     let summary = json!({"summary": {"topic": producer.topic().name, "records": records, "batches": batches}});
-    ctx.emit(&summary, || format!("produced {records} records in {batches} batches to {}", producer.topic().name));
+    ctx.emit(&summary, || {
+        format!(
+            "produced {records} records in {batches} batches to {}",
+            producer.topic().name
+        )
+    });
     Ok(())
 }

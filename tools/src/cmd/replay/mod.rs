@@ -86,12 +86,18 @@ pub struct Args {
     /// Rows per decoded batch.
     #[arg(long, default_value_t = 8192)]
     pub batch_rows: usize,
+    /// Only read (and pace) the views; no gate, no bus, no run directory. The decode floor
+    /// that `sluice bench replay` compares against.
+    #[arg(long)]
+    pub decode_only: bool,
 }
 
 /// `256MiB`, `2GiB`, `512MB`, `1000000` -> bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
-    let split = s.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(s.len());
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
     let n: f64 = num.parse().ok()?;
     let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
@@ -110,17 +116,24 @@ pub fn parse_size(s: &str) -> Option<u64> {
 fn parse_ts(flag: &str, v: &Option<String>) -> anyhow::Result<Option<i64>> {
     match v {
         None => Ok(None),
-        Some(s) => parse_rfc3339_micros(s)
-            .map(Some)
-            .ok_or_else(|| CliError::new("INVALID_ARGUMENT", format!("{flag} {s:?} is not an RFC 3339 time"))),
+        Some(s) => parse_rfc3339_micros(s).map(Some).ok_or_else(|| {
+            CliError::new(
+                "INVALID_ARGUMENT",
+                format!("{flag} {s:?} is not an RFC 3339 time"),
+            )
+        }),
     }
 }
 
 /// Flags -> options, with the checks clap cannot express.
 pub fn options(args: Args) -> anyhow::Result<ReplayOptions> {
     let bad = |m: String| CliError::new("INVALID_ARGUMENT", m);
-    let dedupe_memory = parse_size(&args.dedupe_memory)
-        .ok_or_else(|| bad(format!("--dedupe-memory {:?} is not a size", args.dedupe_memory)))?;
+    let dedupe_memory = parse_size(&args.dedupe_memory).ok_or_else(|| {
+        bad(format!(
+            "--dedupe-memory {:?} is not a size",
+            args.dedupe_memory
+        ))
+    })?;
     if dedupe_memory < (1 << 20) {
         return Err(bad("--dedupe-memory must be at least 1MiB".into()));
     }
@@ -166,6 +179,7 @@ pub fn options(args: Args) -> anyhow::Result<ReplayOptions> {
         scenario_run_id: args.scenario_run_id,
         producer: args.producer,
         batch_rows: args.batch_rows.max(1),
+        decode_only: args.decode_only,
     })
 }
 
@@ -198,14 +212,22 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
 }
 
 fn human(s: &ReplaySummary) -> String {
-    let mut lines = vec![
+    let head = if s.gate.is_none() {
+        format!(
+            "decoded only (no gate, no bus) from {}",
+            s.engine_root.display()
+        )
+    } else {
         format!(
             "replayed into {} (platform_run_id {}, run_id {}, scenario_run_id {})",
             s.run_root.display(),
             s.platform_run_id,
             s.run_id,
             s.scenario_run_id
-        ),
+        )
+    };
+    let mut lines = vec![
+        head,
         format!(
             "{:<32} {:>10} {:>10} {:>10} {:>11}  {}",
             "output", "emitted", "admitted", "duplicate", "quarantined", "start"
@@ -222,7 +244,11 @@ fn human(s: &ReplaySummary) -> String {
             o.output_id, o.emitted, o.admitted, o.duplicates, o.quarantined
         ));
         if !o.by_reason.is_empty() {
-            let r: Vec<String> = o.by_reason.iter().map(|(k, v)| format!("{k} {v}")).collect();
+            let r: Vec<String> = o
+                .by_reason
+                .iter()
+                .map(|(k, v)| format!("{k} {v}"))
+                .collect();
             lines.push(format!("{:<32} quarantined: {}", "", r.join(", ")));
         }
     }

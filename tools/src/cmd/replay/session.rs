@@ -37,7 +37,9 @@ use sluice_storage::view::{default_view_root, sha256_hex, view_dir};
 use sluice_stream::checkpoint::{pack_key, resume_position, CheckpointStore};
 use sluice_stream::pacing::PacingConfig;
 use sluice_stream::reader::{StartAt, TimeWindow, NO_TS};
-use sluice_stream::replay::{channel, run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice};
+use sluice_stream::replay::{
+    channel, run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice,
+};
 use sluice_stream::view::{open_view, StreamView};
 
 use crate::errors::CliError;
@@ -65,6 +67,8 @@ pub struct ReplayOptions {
     pub scenario_run_id: Option<String>,
     pub producer: String,
     pub batch_rows: usize,
+    /// Read and pace the views but send nothing to the gate (the decode floor of a benchmark).
+    pub decode_only: bool,
 }
 
 /// Per output, what happened.
@@ -105,7 +109,83 @@ pub struct ReplaySummary {
     pub events_per_s: f64,
     pub checkpoints: u64,
     pub gate_open: OpenReport,
-    pub gate: GateStats,
+    pub gate: Option<GateStats>,
+    /// Peak resident memory of this process (VmHWM), bytes.
+    pub peak_rss_bytes: Option<u64>,
+}
+
+/// Peak resident set size of this process, from `/proc/self/status` (Linux).
+pub fn peak_rss_bytes() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// `--decode-only`: read (and pace) every view, discard the slices.
+fn decode_only(
+    opts: &ReplayOptions,
+    views: &[Arc<StreamView>],
+    plans: &[OutputPlan],
+    started: Instant,
+) -> anyhow::Result<ReplaySummary> {
+    let monitors: Vec<OutputMonitor> = views.iter().map(|_| OutputMonitor::default()).collect();
+    let rcfg = ReplayConfig {
+        pacing: opts.pacing,
+        merge: opts.merge,
+        window: opts.window,
+        max_events: opts.max_events,
+        batch_rows: opts.batch_rows,
+        clock: ClockKind::System,
+    };
+    let (tx, rx) = channel(8);
+    let reports = std::thread::scope(|s| {
+        let drain = s.spawn(move || rx.iter().map(|sl| sl.batch.len() as u64).sum::<u64>());
+        let r = run_replay(plans, &rcfg, tx, &monitors);
+        let _ = drain.join();
+        r
+    })?;
+    let elapsed = started.elapsed().as_secs_f64();
+    let events: u64 = reports.iter().map(|r| r.emitted).sum();
+    Ok(ReplaySummary {
+        platform_run_id: String::new(),
+        run_root: PathBuf::new(),
+        engine_root: opts.engine_root.clone(),
+        pack_key: String::new(),
+        run_id: String::new(),
+        scenario_run_id: String::new(),
+        outputs: views
+            .iter()
+            .zip(&reports)
+            .zip(plans)
+            .map(|((v, r), p)| OutputSummary {
+                output_id: v.output.id.to_string(),
+                topic: v.output.topic.to_string(),
+                partitions: 0,
+                view_rows: v.rows(),
+                start_part: p.start.part,
+                start_row: p.start.row,
+                resumed: false,
+                emitted: r.emitted,
+                admitted: 0,
+                duplicates: 0,
+                quarantined: 0,
+                by_reason: serde_json::Map::new(),
+                row_groups_read: r.reader.row_groups_read,
+                row_groups_skipped: r.reader.row_groups_skipped,
+            })
+            .collect(),
+        events,
+        admitted: 0,
+        duplicates: 0,
+        quarantined: 0,
+        elapsed_s: elapsed,
+        events_per_s: events as f64 / elapsed.max(1e-9),
+        checkpoints: 0,
+        gate_open: OpenReport::default(),
+        gate: None,
+        peak_rss_bytes: peak_rss_bytes(),
+    })
 }
 
 /// Live numbers for a progress display.
@@ -151,10 +231,12 @@ impl Progress<Tag> for Checkpointer {
                 continue;
             }
             let c = self.stores[o].cursor(&self.views[o], t.part, t.last_row, t.last_ts);
-            self.stores[o].write(&c).map_err(|e| IngestError::Callback {
-                code: e.code(),
-                message: e.to_string(),
-            })?;
+            self.stores[o]
+                .write(&c)
+                .map_err(|e| IngestError::Callback {
+                    code: e.code(),
+                    message: e.to_string(),
+                })?;
             self.written[o] = Some((t.part, t.last_row));
         }
         Ok(())
@@ -171,7 +253,12 @@ fn all_outputs(view_root: &std::path::Path) -> Vec<String> {
 }
 
 /// The run context (see the module doc for the defaults).
-fn run_context(opts: &ReplayOptions, layout: &RunLayout, pack: &str, scenario_id: &str) -> anyhow::Result<RunContext> {
+fn run_context(
+    opts: &ReplayOptions,
+    layout: &RunLayout,
+    pack: &str,
+    scenario_id: &str,
+) -> anyhow::Result<RunContext> {
     let run_id = match &opts.run_id {
         Some(r) => r.clone(),
         None => {
@@ -184,7 +271,8 @@ fn run_context(opts: &ReplayOptions, layout: &RunLayout, pack: &str, scenario_id
         }
     };
     let scenario_run_id = opts.scenario_run_id.clone().unwrap_or_else(|| {
-        sha256_hex(format!("{}|{run_id}|{scenario_id}", layout.platform_run_id).as_bytes())[..32].to_string()
+        sha256_hex(format!("{}|{run_id}|{scenario_id}", layout.platform_run_id).as_bytes())[..32]
+            .to_string()
     });
     Ok(RunContext {
         platform_run_id: layout.platform_run_id.clone(),
@@ -207,7 +295,10 @@ pub fn run(opts: &ReplayOptions, tick: &(dyn Fn(&Live) + Sync)) -> anyhow::Resul
         if all.is_empty() {
             return Err(CliError::new(
                 "STREAM_VIEW_MISSING",
-                format!("no stream views under {}; build them with `sluice sort`", view_root.display()),
+                format!(
+                    "no stream views under {}; build them with `sluice sort`",
+                    view_root.display()
+                ),
             ));
         }
         all
@@ -218,8 +309,22 @@ pub fn run(opts: &ReplayOptions, tick: &(dyn Fn(&Live) + Sync)) -> anyhow::Resul
         .iter()
         .map(|id| open_view(&view_root, id).map(Arc::new))
         .collect::<Result<_, _>>()?;
-    let receipt = EngineRunReceipt::read(&opts.engine_root)
-        .with_context(|| format!("reading the engine run receipt of {}", opts.engine_root.display()))?;
+    if opts.decode_only {
+        let plans: Vec<OutputPlan> = views
+            .iter()
+            .map(|v| OutputPlan {
+                view: v.clone(),
+                start: StartAt::default(),
+            })
+            .collect();
+        return decode_only(opts, &views, &plans, started);
+    }
+    let receipt = EngineRunReceipt::read(&opts.engine_root).with_context(|| {
+        format!(
+            "reading the engine run receipt of {}",
+            opts.engine_root.display()
+        )
+    })?;
     let pins = receipt.pins();
     let pack = pack_key(&pins);
     let layout = RunLayout::resolve(&opts.runs_dir, &opts.platform)?;
@@ -311,7 +416,8 @@ pub fn run(opts: &ReplayOptions, tick: &(dyn Fn(&Live) + Sync)) -> anyhow::Resul
     let (tx, rx) = channel(8);
     let done = AtomicBool::new(false);
     let (replayed, piped) = std::thread::scope(|s| {
-        let pipe = s.spawn(|| run_pipeline(&mut gate, &mut sink, rx, convert, &mut checkpointer, &pcfg));
+        let pipe =
+            s.spawn(|| run_pipeline(&mut gate, &mut sink, rx, convert, &mut checkpointer, &pcfg));
         s.spawn(|| {
             while !done.load(Ordering::Relaxed) {
                 tick(&Live {
@@ -389,6 +495,7 @@ pub fn run(opts: &ReplayOptions, tick: &(dyn Fn(&Live) + Sync)) -> anyhow::Resul
         checkpoints: report.checkpoints,
         outputs,
         gate_open,
-        gate: stats,
+        gate: Some(stats),
+        peak_rss_bytes: peak_rss_bytes(),
     })
 }

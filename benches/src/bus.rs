@@ -1,0 +1,450 @@
+//! `sluice bench bus`: the file bus's append and read throughput, side by side with the
+//! physical reference (`dd ... conv=fsync` of the same byte count) and the legacy bus
+//! pattern (one JSON line + fsync per event), all in the same run, reported as ratios.
+//!
+//! Cases, each in a fresh directory under the work dir, deleted afterwards:
+//!
+//! ```text
+//!  dd            dd if=/dev/zero of=F bs=1M count=N conv=fsync        bytes
+//!  append 1 KiB  append_batch(batch of --batch-bytes), fsync per batch  bytes of values
+//!  append 1 KiB  same from --appenders threads (group commit)        bytes of values
+//!  append 100 B  same two with 100-byte values                         records
+//!  append 100 B  durability never (CPU path only, page cache)          records
+//!  read 1 KiB    PartitionReader over the 1 KiB topic (page cache)     log bytes
+//!  read 100 B    same over the 100 B topic                              log bytes
+//!  legacy        JSON line of a 1 KiB value + fsync, --legacy-events   events
+//! ```
+//!
+//! Targets from issue 4: 1 KiB appends >= 70% of dd's bandwidth, >= 5M records/s for
+//! 100-byte records, reads >= 2 GB/s from page cache.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde::Serialize;
+use sluice_bus::{Bus, BusOptions, Durability, Record, StartAt, TopicConfig};
+
+use crate::error::BenchError;
+use crate::machine::{read_loadavg, MachineFacts};
+
+/// Settings of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct BusBenchConfig {
+    /// Where the cases write (a directory on the disk to measure).
+    pub dir: PathBuf,
+    /// Bytes of record values per append case (and for dd).
+    pub bytes: u64,
+    /// Bytes of values per `append_batch` call (one fsync each).
+    pub batch_bytes: u64,
+    /// Events of the legacy pattern (it is slow: keep this bounded).
+    pub legacy_events: u64,
+    /// Concurrent appender threads in the "group commit" cases.
+    pub appenders: usize,
+}
+
+/// Default bytes per case.
+pub const DEFAULT_BYTES: u64 = 256 << 20;
+/// Default bytes per append call.
+pub const DEFAULT_BATCH_BYTES: u64 = 4 << 20;
+/// Default legacy events.
+pub const DEFAULT_LEGACY_EVENTS: u64 = 2000;
+
+/// One measured case.
+#[derive(Debug, Clone, Serialize)]
+pub struct Measurement {
+    pub name: String,
+    pub records: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub mb_per_s: f64,
+    pub records_per_s: f64,
+}
+
+impl Measurement {
+    fn new(name: &str, records: u64, bytes: u64, seconds: f64) -> Self {
+        let s = seconds.max(1e-9);
+        Measurement {
+            name: name.to_string(),
+            records,
+            bytes,
+            seconds,
+            mb_per_s: bytes as f64 / s / 1e6,
+            records_per_s: records as f64 / s,
+        }
+    }
+}
+
+/// A target of the issue and whether this run met it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Target {
+    pub what: String,
+    pub wanted: f64,
+    pub got: f64,
+    pub met: bool,
+}
+
+/// The whole report.
+#[derive(Debug, Clone, Serialize)]
+pub struct BusBenchReport {
+    pub machine: MachineFacts,
+    pub loadavg_after: Option<[f64; 3]>,
+    pub config: BusBenchConfig,
+    pub cases: Vec<Measurement>,
+    /// Best fsync-per-batch 1 KiB append MB/s / dd MB/s.
+    pub append_1k_vs_dd: f64,
+    /// Best fsync-per-batch 1 KiB append records/s / legacy events/s.
+    pub append_1k_vs_legacy: f64,
+    pub targets: Vec<Target>,
+}
+
+/// A deterministic pool of printable values of `size` bytes (JSON-ish, like envelopes).
+fn value_pool(size: usize) -> Vec<Vec<u8>> {
+    let mut x: u64 = 0x5eed;
+    (0..64)
+        .map(|_| {
+            (0..size)
+                .map(|_| {
+                    x = x
+                        .wrapping_mul(6364136223846793005)
+                        .wrapping_add(1442695040888963407);
+                    b'a' + ((x >> 33) % 26) as u8
+                })
+                .collect()
+        })
+        .collect()
+}
+
+fn fresh_dir(parent: &Path, name: &str) -> Result<PathBuf, BenchError> {
+    let d = parent.join(name);
+    if d.exists() {
+        fs::remove_dir_all(&d).map_err(|e| BenchError::io(&d, e))?;
+    }
+    fs::create_dir_all(&d).map_err(|e| BenchError::io(&d, e))?;
+    Ok(d)
+}
+
+/// `dd if=/dev/zero of=<dir>/dd.bin bs=1M count=<bytes/1M> conv=fsync`.
+pub fn dd(dir: &Path, bytes: u64) -> Result<Measurement, BenchError> {
+    let file = dir.join("dd.bin");
+    let count = (bytes >> 20).max(1);
+    let start = Instant::now();
+    let status = Command::new("dd")
+        .arg("if=/dev/zero")
+        .arg(format!("of={}", file.display()))
+        .args(["bs=1M", &format!("count={count}"), "conv=fsync"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .map_err(|source| BenchError::Spawn {
+            program: "dd".into(),
+            source,
+        })?;
+    let secs = start.elapsed().as_secs_f64();
+    let _ = fs::remove_file(&file);
+    if !status.success() {
+        return Err(BenchError::InvalidArgument(format!("dd failed: {status}")));
+    }
+    Ok(Measurement::new("dd conv=fsync", 0, count << 20, secs))
+}
+
+/// Append `bytes` of `size`-byte values in calls of `batch_bytes`; returns the measurement
+/// and the bus (left on disk for the read case).
+pub fn append(
+    dir: &Path,
+    name: &str,
+    size: usize,
+    bytes: u64,
+    batch_bytes: u64,
+    durability: Durability,
+    appenders: usize,
+) -> Result<Measurement, BenchError> {
+    let bus = Bus::create(
+        dir,
+        BusOptions {
+            durability,
+            ..BusOptions::default()
+        },
+    )?;
+    bus.create_topic("bench", 1, TopicConfig::default())?;
+    let producer = bus.producer("bench")?;
+    let pool = value_pool(size);
+    let total = (bytes / size as u64).max(1);
+    let per_call = (batch_bytes / size as u64).max(1) as usize;
+    let appenders = appenders.max(1) as u64;
+    let start = Instant::now();
+    // Each appender thread appends its share to the same partition: while one waits for
+    // its fsync, another encodes and writes, and the next fsync covers both (group commit).
+    std::thread::scope(|scope| -> Result<(), BenchError> {
+        let handles: Vec<_> = (0..appenders)
+            .map(|t| {
+                let (producer, pool) = (&producer, &pool);
+                scope.spawn(move || -> Result<(), BenchError> {
+                    let share = total / appenders + u64::from(t < total % appenders);
+                    let mut records: Vec<Record<'_>> = Vec::with_capacity(per_call);
+                    let mut done = 0u64;
+                    while done < share {
+                        let n = per_call.min((share - done) as usize);
+                        records.clear();
+                        records.extend((0..n).map(|i| {
+                            let k = done + i as u64;
+                            Record::new(&pool[(k % 64) as usize], k as i64)
+                        }));
+                        producer.append_batch(0, &records)?;
+                        done += n as u64;
+                    }
+                    Ok(())
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join()
+                .map_err(|_| BenchError::InvalidArgument("an appender thread panicked".into()))??;
+        }
+        Ok(())
+    })?;
+    drop(producer); // final flush for the policies that have one
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Measurement::new(name, total, total * size as u64, secs))
+}
+
+/// Read the bench topic of the bus in `dir` from the start, touching every value.
+pub fn read(dir: &Path, name: &str) -> Result<Measurement, BenchError> {
+    let bus = Bus::open(dir, BusOptions::default())?;
+    let part = dir.join("topics/bench/partition-00000");
+    let mut log_bytes = 0u64;
+    for e in fs::read_dir(&part).map_err(|e| BenchError::io(&part, e))? {
+        let e = e.map_err(|e| BenchError::io(&part, e))?;
+        if e.path().extension().is_some_and(|x| x == "log") {
+            log_bytes += e
+                .metadata()
+                .map_err(|err| BenchError::io(e.path(), err))?
+                .len();
+        }
+    }
+    let start = Instant::now();
+    let mut reader = bus.partition_reader("bench", 0, StartAt::Earliest)?;
+    let (mut records, mut checksum) = (0u64, 0u64);
+    while let Some(b) = reader.next_batch()? {
+        for r in b.records() {
+            records += 1;
+            checksum = checksum.wrapping_add(r.value.map_or(0, |v| v.len() as u64 + v[0] as u64));
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    std::hint::black_box(checksum);
+    Ok(Measurement::new(name, records, log_bytes, secs))
+}
+
+/// The legacy bus: one JSON line of a 1 KiB value appended and fsynced per event.
+pub fn legacy(dir: &Path, events: u64) -> Result<Measurement, BenchError> {
+    let path = dir.join("legacy.jsonl");
+    let mut f = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(&path)
+        .map_err(|e| BenchError::io(&path, e))?;
+    let pool = value_pool(1024);
+    let mut bytes = 0u64;
+    let start = Instant::now();
+    for i in 0..events {
+        let mut line = format!("{{\"offset\":{i},\"value\":\"").into_bytes();
+        line.extend_from_slice(&pool[(i % 64) as usize]);
+        line.extend_from_slice(b"\"}\n");
+        f.write_all(&line).map_err(|e| BenchError::io(&path, e))?;
+        f.sync_all().map_err(|e| BenchError::io(&path, e))?;
+        bytes += line.len() as u64;
+    }
+    let secs = start.elapsed().as_secs_f64();
+    Ok(Measurement::new(
+        "legacy JSON line + fsync",
+        events,
+        bytes,
+        secs,
+    ))
+}
+
+/// Run every case; `progress` is told each case's name before it starts.
+pub fn run(
+    cfg: &BusBenchConfig,
+    mut progress: impl FnMut(&str),
+) -> Result<BusBenchReport, BenchError> {
+    if cfg.bytes < 1 << 20 || cfg.batch_bytes == 0 {
+        return Err(BenchError::InvalidArgument(
+            "--bytes must be at least 1 MiB and --batch-bytes positive".into(),
+        ));
+    }
+    let machine = MachineFacts::read();
+    fs::create_dir_all(&cfg.dir).map_err(|e| BenchError::io(&cfg.dir, e))?;
+    let mut cases = Vec::new();
+
+    progress("dd");
+    let d = fresh_dir(&cfg.dir, "dd")?;
+    cases.push(dd(&d, cfg.bytes)?);
+
+    progress("append 1 KiB");
+    let k1 = fresh_dir(&cfg.dir, "bus-1k")?;
+    cases.push(append(
+        &k1,
+        "append 1 KiB, fsync/batch",
+        1024,
+        cfg.bytes,
+        cfg.batch_bytes,
+        Durability::EveryBatch,
+        1,
+    )?);
+    progress("read 1 KiB");
+    cases.push(read(&k1, "read 1 KiB (page cache)")?);
+    let _ = fs::remove_dir_all(&k1);
+
+    progress("append 1 KiB, group commit");
+    let k1g = fresh_dir(&cfg.dir, "bus-1k-group")?;
+    let name = format!("append 1 KiB, {} appenders", cfg.appenders);
+    cases.push(append(
+        &k1g,
+        &name,
+        1024,
+        cfg.bytes,
+        cfg.batch_bytes,
+        Durability::EveryBatch,
+        cfg.appenders,
+    )?);
+    let _ = fs::remove_dir_all(&k1g);
+
+    progress("append 100 B");
+    let b100 = fresh_dir(&cfg.dir, "bus-100")?;
+    cases.push(append(
+        &b100,
+        "append 100 B, fsync/batch",
+        100,
+        cfg.bytes,
+        cfg.batch_bytes,
+        Durability::EveryBatch,
+        1,
+    )?);
+    progress("read 100 B");
+    cases.push(read(&b100, "read 100 B (page cache)")?);
+    let _ = fs::remove_dir_all(&b100);
+
+    progress("append 100 B, group commit");
+    let b100g = fresh_dir(&cfg.dir, "bus-100-group")?;
+    let name = format!("append 100 B, {} appenders", cfg.appenders);
+    cases.push(append(
+        &b100g,
+        &name,
+        100,
+        cfg.bytes,
+        cfg.batch_bytes,
+        Durability::EveryBatch,
+        cfg.appenders,
+    )?);
+    let _ = fs::remove_dir_all(&b100g);
+
+    progress("append 100 B, no fsync");
+    let nofs = fresh_dir(&cfg.dir, "bus-100-nofsync")?;
+    cases.push(append(
+        &nofs,
+        "append 100 B, no fsync",
+        100,
+        cfg.bytes,
+        cfg.batch_bytes,
+        Durability::Never,
+        1,
+    )?);
+    let _ = fs::remove_dir_all(&nofs);
+
+    progress("legacy");
+    let leg = fresh_dir(&cfg.dir, "legacy")?;
+    cases.push(legacy(&leg, cfg.legacy_events)?);
+    let _ = fs::remove_dir_all(&leg);
+    let _ = fs::remove_dir_all(&d);
+
+    let find = |prefix: &str| cases.iter().find(|c| c.name.starts_with(prefix)).cloned();
+    let best = |prefix: &str| {
+        cases
+            .iter()
+            .filter(|c| c.name.starts_with(prefix) && !c.name.contains("no fsync"))
+            .max_by(|a, b| a.records_per_s.total_cmp(&b.records_per_s))
+            .cloned()
+    };
+    let (Some(dd), Some(a1k), Some(a100), Some(r1k), Some(r100), Some(leg)) = (
+        find("dd"),
+        best("append 1 KiB"),
+        best("append 100 B"),
+        find("read 1 KiB"),
+        find("read 100 B"),
+        find("legacy"),
+    ) else {
+        return Err(BenchError::InvalidArgument("a case is missing".into()));
+    };
+    let ratio = a1k.mb_per_s / dd.mb_per_s.max(1e-9);
+    let targets = vec![
+        target(&format!("{} / dd bandwidth", a1k.name), 0.70, ratio),
+        target(&format!("{} records/s", a100.name), 5e6, a100.records_per_s),
+        target("read 1 KiB GB/s", 2.0, r1k.mb_per_s / 1000.0),
+        target("read 100 B GB/s", 2.0, r100.mb_per_s / 1000.0),
+    ];
+    Ok(BusBenchReport {
+        machine,
+        loadavg_after: read_loadavg(),
+        config: cfg.clone(),
+        append_1k_vs_dd: ratio,
+        append_1k_vs_legacy: a1k.records_per_s / leg.records_per_s.max(1e-9),
+        cases,
+        targets,
+    })
+}
+
+fn target(what: &str, wanted: f64, got: f64) -> Target {
+    Target {
+        what: what.to_string(),
+        wanted,
+        got,
+        met: got >= wanted,
+    }
+}
+
+/// The report as a human table.
+pub fn render(r: &BusBenchReport) -> String {
+    let m = &r.machine;
+    let mut s = format!(
+        "machine: {} cores, {}, load before {:?}, after {:?}\n",
+        m.nproc,
+        m.cpu_model.as_deref().unwrap_or("unknown CPU"),
+        m.loadavg,
+        r.loadavg_after
+    );
+    s.push_str(&format!(
+        "inputs: {} MiB per case, {} KiB per append_batch call, {} legacy events, dir {}\n\n",
+        r.config.bytes >> 20,
+        r.config.batch_bytes >> 10,
+        r.config.legacy_events,
+        r.config.dir.display()
+    ));
+    s.push_str(&format!(
+        "{:<28} {:>12} {:>14} {:>9} {:>10} {:>14}\n",
+        "case", "records", "bytes", "seconds", "MB/s", "records/s"
+    ));
+    for c in &r.cases {
+        s.push_str(&format!(
+            "{:<28} {:>12} {:>14} {:>9.3} {:>10.1} {:>14.0}\n",
+            c.name, c.records, c.bytes, c.seconds, c.mb_per_s, c.records_per_s
+        ));
+    }
+    s.push_str(&format!(
+        "\nbest 1 KiB append vs dd: {:.2}x of dd's bandwidth; vs legacy: {:.0}x the events/s\n",
+        r.append_1k_vs_dd, r.append_1k_vs_legacy
+    ));
+    for t in &r.targets {
+        s.push_str(&format!(
+            "target {:<30} wanted >= {:<10} got {:<12.3} {}\n",
+            t.what,
+            t.wanted,
+            t.got,
+            if t.met { "MET" } else { "missed" }
+        ));
+    }
+    s.trim_end().to_string()
+}
