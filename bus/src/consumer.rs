@@ -270,8 +270,8 @@ impl PartitionReader {
                 .into_iter()
                 .find(|&b| b > self.spot.seg_base);
             if let Some(b) = later {
-                if b == self.spot.expect {
-                    continue; // the writer rolled just now: take the branch above
+                if b == self.spot.expect || confirm_good(log, pos, self.spot.expect)? {
+                    continue; // the writer rolled or finished the batch just now
                 }
                 let why = fault.as_ref().map_or_else(
                     || {
@@ -289,6 +289,9 @@ impl PartitionReader {
                 Some(f @ Fault::UnsupportedVersion(_)) => return Err(damage(log.path(), pos, &f)),
                 Some(f) => {
                     if log.find_intact_after(pos)?.is_some() {
+                        if confirm_good(log, pos, self.spot.expect)? {
+                            continue;
+                        }
                         return Err(damage(log.path(), pos, &f));
                     }
                     // A torn tail or a batch still being written: not visible yet.
@@ -298,6 +301,14 @@ impl PartitionReader {
             }
         }
     }
+}
+
+/// Re-read the frame at `pos` with fresh bytes. The writer appends in order, so once
+/// anything after `pos` is visible, a batch that was still being written at `pos` when it
+/// was first read is complete now: only a frame that is still bad is damage.
+fn confirm_good(log: &mut LogReader, pos: u64, expect: u64) -> Result<bool> {
+    log.invalidate();
+    Ok(matches!(log.frame_at(pos)?, FrameAt::Good(h) if h.base_offset == expect))
 }
 
 fn damage(segment: &Path, position: u64, f: &Fault) -> BusError {

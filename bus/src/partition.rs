@@ -175,7 +175,7 @@ impl PartitionWriter {
                 crate::format::batch::stamp(
                     &mut batches.bytes[f.start..f.start + f.len],
                     next,
-                    f.tail_crc(),
+                    f.body_crc(),
                 );
                 next += f.record_count as u64;
             }

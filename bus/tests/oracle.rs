@@ -113,7 +113,6 @@ fn run(seed: u64) {
         // oracle's time does not depend on how busy the shared disk is.
         syncer: std::sync::Arc::new(NoFlush),
         batch_target_bytes: [300, 4096, 1 << 20][rng.below(3) as usize],
-        ..BusOptions::default()
     };
     let bus = Bus::create(dir.path(), options).unwrap();
     let partitions = 1 + rng.below(3) as u32;

@@ -275,3 +275,166 @@ fn unsupported_column_types_are_refused_with_a_code() {
     let e = builder(4).build(&b).unwrap_err();
     assert_eq!(e.code(), "PAYLOAD_TYPE_UNSUPPORTED");
 }
+
+/// The JSON value of an Arrow cell, the plain way.
+fn cell(a: &ArrayRef, i: usize) -> Value {
+    use arrow_array::cast::AsArray;
+    use arrow_array::Array;
+    if a.is_null(i) {
+        return Value::Null;
+    }
+    match a.data_type() {
+        DataType::Int64 => a
+            .as_primitive::<arrow_array::types::Int64Type>()
+            .value(i)
+            .into(),
+        DataType::Float64 => f64_value(Some(
+            a.as_primitive::<arrow_array::types::Float64Type>().value(i),
+        )),
+        DataType::Utf8 => a.as_string::<i32>().value(i).into(),
+        DataType::Boolean => a.as_boolean().value(i).into(),
+        t => panic!("{t}"),
+    }
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[test]
+fn varying_pins_and_many_optional_columns_stay_canonical() {
+    // arrival_events_5B: optional columns, pins not adjacent in key order, pins changing
+    // from row to row (including a null seed), nulls everywhere the schema allows.
+    let spec = OutputSpec::get("arrival_events_5B").unwrap();
+    let schema = spec.arrow_schema(true);
+    let mut rng = SplitMix64(21);
+    let n = 300;
+    let cols: Vec<ArrayRef> = schema
+        .fields()
+        .iter()
+        .map(|f| -> ArrayRef {
+            let name = f.name().as_str();
+            let null = |rng: &mut SplitMix64| f.is_nullable() && rng.below(4) == 0;
+            match (name, f.data_type()) {
+                ("manifest_fingerprint", _) => {
+                    Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                        if i % 7 < 3 {
+                            mf()
+                        } else {
+                            "c3".repeat(32)
+                        }
+                    })))
+                }
+                ("parameter_hash", _) => {
+                    Arc::new(StringArray::from_iter_values((0..n).map(|_| ph())))
+                }
+                ("scenario_id", _) => {
+                    Arc::new(StringArray::from_iter_values((0..n).map(|_| "s\"1")))
+                }
+                ("seed", _) => Arc::new(Int64Array::from_iter((0..n).map(|i| match i % 11 {
+                    0 => None,
+                    1..=4 => Some(7),
+                    _ => Some(42),
+                }))),
+                ("ts_utc", _) => Arc::new(StringArray::from_iter_values((0..n).map(|i| {
+                    let t = sluice_storage::timefmt::format_rfc3339_micros(T0 + i as i64 * 1_000);
+                    if i % 13 == 0 {
+                        t.replace('T', " ")
+                    } else {
+                        t
+                    }
+                }))),
+                (_, DataType::Int64) => Arc::new(Int64Array::from_iter(
+                    (0..n).map(|i| (!null(&mut rng)).then_some(i as i64 * 31 - 5)),
+                )),
+                (_, DataType::Float64) => {
+                    Arc::new(arrow_array::Float64Array::from_iter((0..n).map(|_| {
+                        (!null(&mut rng)).then(|| f64::from_bits(rng.next() >> 3))
+                    })))
+                }
+                (_, DataType::Boolean) => Arc::new(arrow_array::BooleanArray::from_iter(
+                    (0..n).map(|i| (!null(&mut rng)).then_some(i % 2 == 0)),
+                )),
+                _ => Arc::new(StringArray::from_iter(
+                    (0..n).map(|_| (!null(&mut rng)).then(|| random_string(&mut rng))),
+                )),
+            }
+        })
+        .collect();
+    let all_nullable = Arc::new(Schema::new(
+        schema
+            .fields()
+            .iter()
+            .map(|f| f.as_ref().clone().with_nullable(true))
+            .collect::<Vec<_>>(),
+    ));
+    let b = RecordBatch::try_new(all_nullable, cols).unwrap();
+    let env = EnvelopeBuilder::new(spec, &run_ctx(), 3).build(&b).unwrap();
+    let run = run_ctx();
+    let mut pin_sets = std::collections::HashSet::new();
+    for i in 0..n {
+        let payload: serde_json::Map<String, Value> = schema
+            .fields()
+            .iter()
+            .zip(b.columns())
+            .map(|(f, a)| (f.name().clone(), cell(a, i)))
+            .collect();
+        let pk: Vec<String> = spec
+            .primary_key
+            .iter()
+            .map(|k| text(&payload[*k]))
+            .collect();
+        let pk_null = spec.primary_key.iter().any(|k| payload[*k].is_null());
+        let id_text = format!(
+            "arrival_events_5B|{}|{}|{}|{}|{}",
+            pk.join("|"),
+            text(&payload["manifest_fingerprint"]),
+            text(&payload["parameter_hash"]),
+            text(&payload["seed"]),
+            text(&payload["scenario_id"])
+        );
+        let ts = payload["ts_utc"].as_str().unwrap();
+        let norm = sluice_storage::timefmt::format_rfc3339_micros(
+            sluice_storage::timefmt::parse_rfc3339_micros(ts).unwrap(),
+        );
+        let expected = json!({
+            "event_id": (!pk_null).then(|| sha256_hex(id_text.as_bytes())),
+            "event_type": "arrival_events_5B", "schema_version": "v1", "ts_utc": norm,
+            "manifest_fingerprint": payload["manifest_fingerprint"], "parameter_hash": payload["parameter_hash"],
+            "seed": payload["seed"], "scenario_id": payload["scenario_id"],
+            "run_id": run.run_id, "platform_run_id": run.platform_run_id,
+            "scenario_run_id": run.scenario_run_id, "producer": run.producer,
+            "payload": Value::Object(payload.clone()),
+        });
+        assert_eq!(
+            String::from_utf8(env.value(i).to_vec()).unwrap(),
+            canonical_json(&expected),
+            "row {i}"
+        );
+        let hashed = canonical_json(
+            &json!({"event_type": "arrival_events_5B", "schema_version": "v1", "payload": payload}),
+        );
+        assert_eq!(
+            hex32_string(&env.rows[i].payload_hash),
+            sha256_hex(hashed.as_bytes()),
+            "row {i}"
+        );
+        let pins = &env.pin_sets[env.rows[i].pin_set as usize];
+        assert_eq!(
+            pins.seed.as_deref().unwrap_or(""),
+            text(&payload["seed"]),
+            "row {i}"
+        );
+        assert_eq!(
+            pins.manifest_fingerprint.as_deref(),
+            payload["manifest_fingerprint"].as_str()
+        );
+        pin_sets.insert(env.rows[i].pin_set);
+    }
+    assert_eq!(pin_sets.len(), 6, "2 fingerprints x 3 seeds");
+    assert_paths_agree(&b);
+}

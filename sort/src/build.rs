@@ -69,6 +69,17 @@ pub struct ViewReport {
     pub merge_levels: u32,
 }
 
+/// CPU seconds (user + system) this process has used so far (`/proc/self/stat`), for the
+/// phase timings logged at debug level; `None` where that is not available.
+fn process_cpu_s() -> Option<f64> {
+    let stat = fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+    Some(ticks / 100.0)
+}
+
 /// A staging directory that is removed unless it was published.
 struct Staging {
     path: PathBuf,
@@ -258,6 +269,14 @@ fn build_in_pool(
     let phase1 = generate_runs(&plan, &budget, &space, progress)?;
     let runs = phase1.sorted_runs();
     plan.freeze();
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        cpu_s = process_cpu_s(),
+        runs,
+        spilled_bytes = space.total_written(),
+        bytes_per_row = phase1.bytes_per_row,
+        "phase 1 done"
+    );
     // Step 5.
     let written = write_view(
         &plan,
@@ -269,6 +288,12 @@ fn build_in_pool(
         &staging.path,
         progress,
     )?;
+    tracing::debug!(
+        elapsed_s = started.elapsed().as_secs_f64(),
+        cpu_s = process_cpu_s(),
+        merge_levels = written.merge_levels,
+        "phase 2 done"
+    );
     // Step 6.
     validate(&source.output_id, &phase1.stats, &written.stats)?;
     // Step 7.

@@ -4,13 +4,15 @@
 //! ```text
 //!  0      4    6     8     12       16           24      28       32        40       48
 //!  | SBUS | ver| attr| crc | length | base_offset | count | rec_len | first_ts | max_ts | records...
-//!  '------------ covered by crc ----'-- (except the crc field itself) ---------------------------'
+//!
+//!  crc = CRC-32C of records...  then of bytes [0, 8)  then of bytes [12, 48)
+//!        (every byte of the batch except the crc field, the records section first)
 //! ```
 //!
-//! Writers build a batch in two steps so that the expensive part runs outside the partition
-//! lock: [`encode_header`] with base offset 0 plus [`tail_crc`] of everything after the base
-//! offset, then, under the lock, [`stamp`] writes the real base offset and finishes the CRC
-//! from the saved tail CRC (`crc32c_combine`), without reading the records again.
+//! The records section comes first in the CRC so that the expensive part runs outside the
+//! partition lock: writers encode a batch with base offset 0 and keep [`body_crc`]; under
+//! the lock, [`stamp`] writes the real base offset and finishes the CRC over the 44 header
+//! bytes only.
 
 use super::{
     Fault, BATCH_HEADER_LEN, BATCH_MAGIC, BATCH_VERSION, FRAME_PREFIX_LEN, MAX_BATCH_BYTES,
@@ -96,24 +98,34 @@ pub fn encode_header(out: &mut [u8], h: &BatchHeader) {
     out[40..48].copy_from_slice(&h.max_timestamp.to_le_bytes());
 }
 
-/// CRC-32C of the bytes after the base offset (`[24, len)`), computed once per batch.
-pub fn tail_crc(batch: &[u8]) -> u32 {
-    crc32c::crc32c(&batch[24..])
+/// CRC-32C of the records section (`[48, len)`), computed once per batch when encoding.
+pub fn body_crc(batch: &[u8]) -> u32 {
+    crc32c::crc32c(&batch[BATCH_HEADER_LEN..])
 }
 
-/// Write `base_offset` and the final CRC into an encoded batch, given its [`tail_crc`].
-pub fn stamp(batch: &mut [u8], base_offset: u64, tail_crc: u32) {
+/// Finish the CRC from the body's CRC and the header bytes (all but the crc field).
+fn finish_crc(body_crc: u32, batch: &[u8]) -> u32 {
+    let crc = crc32c::crc32c_append(body_crc, &batch[0..8]);
+    crc32c::crc32c_append(crc, &batch[12..BATCH_HEADER_LEN])
+}
+
+/// Write `base_offset` and the final CRC into an encoded batch, given its [`body_crc`].
+pub fn stamp(batch: &mut [u8], base_offset: u64, body_crc: u32) {
     batch[16..24].copy_from_slice(&base_offset.to_le_bytes());
-    let crc = crc32c::crc32c(&batch[0..8]);
-    let crc = crc32c::crc32c_append(crc, &batch[12..24]);
-    let crc = crc32c::crc32c_combine(crc, tail_crc, batch.len() - 24);
+    let crc = finish_crc(body_crc, batch);
     batch[8..12].copy_from_slice(&crc.to_le_bytes());
 }
 
-/// The CRC a batch should carry: over `[0, 8)` then `[12, len)`.
+/// The CRC a batch should carry (`docs/format.md`): over `[48, len)`, then `[0, 8)`, then
+/// `[12, 48)`. Frames shorter than a version-1 header are covered from byte 16 on, then
+/// `[0, 8)` and `[12, 16)` (never valid in version 1, but checkable for any version).
 pub fn compute_crc(batch: &[u8]) -> u32 {
-    let crc = crc32c::crc32c(&batch[0..8]);
-    crc32c::crc32c_append(crc, &batch[12..])
+    if batch.len() < BATCH_HEADER_LEN {
+        let crc = crc32c::crc32c(&batch[FRAME_PREFIX_LEN..]);
+        let crc = crc32c::crc32c_append(crc, &batch[0..8]);
+        return crc32c::crc32c_append(crc, &batch[12..FRAME_PREFIX_LEN]);
+    }
+    finish_crc(body_crc(batch), batch)
 }
 
 /// From the first bytes of a frame (any version), the batch's total length.

@@ -83,7 +83,7 @@ pub struct Frame {
     pub len: usize,
     pub record_count: u32,
     pub max_timestamp: i64,
-    tail_crc: u32,
+    body_crc: u32,
 }
 
 /// Finished batch frames back to back, base offsets still unset.
@@ -94,9 +94,9 @@ pub struct EncodedBatches {
 }
 
 impl Frame {
-    /// CRC-32C of the frame's bytes after the base offset (see [`batch::stamp`]).
-    pub fn tail_crc(&self) -> u32 {
-        self.tail_crc
+    /// CRC-32C of the frame's records section (see [`batch::stamp`]).
+    pub fn body_crc(&self) -> u32 {
+        self.body_crc
     }
 }
 
@@ -110,7 +110,7 @@ impl EncodedBatches {
     pub fn stamp(&mut self, base: u64) {
         let mut next = base;
         for f in &self.frames {
-            batch::stamp(&mut self.bytes[f.start..f.start + f.len], next, f.tail_crc);
+            batch::stamp(&mut self.bytes[f.start..f.start + f.len], next, f.body_crc);
             next += f.record_count as u64;
         }
     }
@@ -237,7 +237,7 @@ impl BatchEncoder {
             len,
             record_count: count as u32,
             max_timestamp: max_ts,
-            tail_crc: batch::tail_crc(frame),
+            body_crc: batch::body_crc(frame),
         });
         Ok(count)
     }

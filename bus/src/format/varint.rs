@@ -59,6 +59,13 @@ impl<'a> Cursor<'a> {
     /// Read a uvarint.
     #[inline]
     pub fn uvarint(&mut self) -> Result<u64, &'static str> {
+        // Most fields (lengths under 128, deltas, counts) are one byte.
+        if let Some(&b) = self.bytes.get(self.pos) {
+            if b < 0x80 {
+                self.pos += 1;
+                return Ok(b as u64);
+            }
+        }
         let mut v: u64 = 0;
         for i in 0..10 {
             let Some(&b) = self.bytes.get(self.pos) else {

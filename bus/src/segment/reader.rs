@@ -46,7 +46,10 @@ pub enum FrameAt {
 pub struct LogReader {
     file: File,
     path: PathBuf,
+    /// Read buffer; only `buf[..filled]` holds file bytes (the rest is reused capacity,
+    /// kept initialised so refills need no zeroing).
     buf: Vec<u8>,
+    filled: usize,
     /// File position of `buf[0]`.
     buf_pos: u64,
 }
@@ -59,6 +62,7 @@ impl LogReader {
             file,
             path: path.to_path_buf(),
             buf: Vec::new(),
+            filled: 0,
             buf_pos: 0,
         })
     }
@@ -83,52 +87,53 @@ impl LogReader {
 
     /// Forget buffered bytes (after the file was truncated underneath).
     pub fn invalidate(&mut self) {
-        self.buf.clear();
+        self.filled = 0;
         self.buf_pos = 0;
     }
 
     /// Up to `n` bytes at `pos` (fewer at the end of the file).
     pub fn window(&mut self, pos: u64, n: usize) -> Result<&[u8]> {
-        let end = self.buf_pos + self.buf.len() as u64;
+        let end = self.buf_pos + self.filled as u64;
         let covered = pos >= self.buf_pos && pos + n as u64 <= end;
         if !covered {
             self.refill(pos, n)?;
         }
         let start = (pos - self.buf_pos) as usize;
-        let stop = (start + n).min(self.buf.len());
+        let stop = (start + n).min(self.filled);
         Ok(&self.buf[start..stop])
     }
 
     /// Make the buffer start at `pos` and hold at least `n` bytes, or up to the file's end.
     fn refill(&mut self, pos: u64, n: usize) -> Result<()> {
-        let end = self.buf_pos + self.buf.len() as u64;
+        let end = self.buf_pos + self.filled as u64;
         let want = n.max(CHUNK);
         // Keep bytes already read from `pos` on; read only what follows them.
         let kept = if pos >= self.buf_pos && pos < end {
             let from = (pos - self.buf_pos) as usize;
-            self.buf.copy_within(from.., 0);
-            self.buf.len() - from
+            self.buf.copy_within(from..self.filled, 0);
+            self.filled - from
         } else {
             0
         };
-        self.buf.resize(want.max(kept), 0);
+        if self.buf.len() < want {
+            self.buf.resize(want, 0);
+        }
         self.buf_pos = pos;
-        let mut filled = kept;
-        while filled < want {
+        self.filled = kept;
+        while self.filled < want {
             match self
                 .file
-                .read_at(&mut self.buf[filled..], pos + filled as u64)
+                .read_at(&mut self.buf[self.filled..want], pos + self.filled as u64)
             {
                 Ok(0) => break,
-                Ok(k) => filled += k,
+                Ok(k) => self.filled += k,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    self.buf.clear();
+                    self.filled = 0;
                     return Err(BusError::io(&self.path, e));
                 }
             }
         }
-        self.buf.truncate(filled);
         Ok(())
     }
 

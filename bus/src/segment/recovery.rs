@@ -106,6 +106,7 @@ pub fn scan_from(
     };
     let mut batch = Batch::default();
     let mut pos = start;
+    let mut retried_at = None;
     loop {
         let fault = match log.frame_at(pos)? {
             FrameAt::End => break,
@@ -142,6 +143,16 @@ pub fn scan_from(
             }
         };
         let intact_after = log.find_intact_after(pos)?;
+        let framing = !matches!(fault, Fault::UnsupportedVersion(_) | Fault::Invalid(_));
+        if intact_after.is_some() && framing && retried_at != Some(pos) {
+            retried_at = Some(pos);
+            // A read-only scan may race a live writer: bytes after `pos` exist only once
+            // the batch at `pos` was fully written, so re-read it before calling it damage.
+            log.invalidate();
+            if matches!(log.frame_at(pos)?, FrameAt::Good(h) if h.base_offset == scan.end_offset) {
+                continue;
+            }
+        }
         scan.damage = Some(Damage {
             position: pos,
             fault,

@@ -135,22 +135,12 @@ impl SchemaCheck<'_> {
     }
 }
 
-fn class_of(col: &Col<'_>) -> Option<JsonKind> {
-    match col {
-        Col::F16(_) | Col::F32(_) | Col::F64(_) => Some(JsonKind::Float),
-        Col::Str(_) | Col::LargeStr(_) | Col::StrView(_) => Some(JsonKind::Str),
-        Col::Bool(_) => Some(JsonKind::Bool),
-        Col::Null(_) => None,
-        _ => Some(JsonKind::Int),
-    }
-}
-
 /// Whether a column can fail its spec on some row (if not, rows skip it).
 fn may_fail(spec: &ColumnSpec, col: Option<&Col<'_>>) -> bool {
     let Some(col) = col else {
         return spec.presence != Presence::Optional;
     };
-    let Some(class) = class_of(col) else {
+    let Some(class) = col.class() else {
         // An all-null column: fails only if required.
         return spec.presence == Presence::Required;
     };
@@ -166,6 +156,37 @@ fn write_opt_json(out: &mut Vec<u8>, col: Option<&Col<'_>>, i: usize) {
         Some(c) => c.write_json(out, i),
         None => out.extend_from_slice(b"null"),
     }
+}
+
+/// Which of the four row pins a payload member is (in [`PIN_ORDER`] order).
+const PIN_ORDER: [&str; 4] = [
+    "manifest_fingerprint",
+    "parameter_hash",
+    "seed",
+    "scenario_id",
+];
+
+/// A piece of the payload: one column, or a run of adjacent pin columns whose bytes are the
+/// same for every row with the same pins.
+enum Segment {
+    Column(usize),
+    Pins(usize),
+}
+
+/// Everything that depends only on a row's four pin values, built once per distinct set.
+struct PinChunks {
+    /// The four pin cells as JSON, separated by 0xFF (never in UTF-8): the identity.
+    key: Vec<u8>,
+    /// `,"event_type":"<id>","manifest_fingerprint":…,"parameter_hash":…,"payload":`
+    head: Vec<u8>,
+    /// `,"platform_run_id":…,"scenario_id":…,"scenario_run_id":…,"schema_version":"v1","seed":…,"ts_utc":`
+    tail: Vec<u8>,
+    /// `|manifest_fingerprint|parameter_hash|seed|scenario_id` as event-id text.
+    id_suffix: Vec<u8>,
+    /// The bytes of each pin run of the payload.
+    runs: Vec<Vec<u8>>,
+    /// Index into [`EnvelopeBatch::pin_sets`].
+    set: u32,
 }
 
 impl EnvelopeBuilder {
@@ -206,6 +227,89 @@ impl EnvelopeBuilder {
         self.output
     }
 
+    /// The chunks of a new pin set (`pins`: the four pin columns, `members` the payload
+    /// members with their key bytes, `plan` the payload segments).
+    #[allow(clippy::too_many_arguments)]
+    fn pin_chunks(
+        &self,
+        key: &[u8],
+        pins: [Option<&Col<'_>>; 4],
+        i: usize,
+        members: &[(Vec<u8>, &Col<'_>, Option<usize>)],
+        plan: &[Segment],
+        sets: &mut Vec<RowPins>,
+    ) -> PinChunks {
+        let json = |c: Option<&Col<'_>>| {
+            let mut v = Vec::new();
+            write_opt_json(&mut v, c, i);
+            v
+        };
+        let mut head = self.after_event_id.clone();
+        head.extend_from_slice(&json(pins[0]));
+        head.extend_from_slice(b",\"parameter_hash\":");
+        head.extend_from_slice(&json(pins[1]));
+        head.extend_from_slice(b",\"payload\":");
+        let mut tail = self.after_payload.clone();
+        tail.extend_from_slice(&json(pins[3]));
+        tail.extend_from_slice(&self.after_scenario_id);
+        tail.extend_from_slice(&json(pins[2]));
+        tail.extend_from_slice(b",\"ts_utc\":");
+        let mut id_suffix = Vec::new();
+        let text = |c: Option<&Col<'_>>| {
+            let mut t = Vec::new();
+            if let Some(c) = c {
+                c.write_text(&mut t, i);
+            }
+            t
+        };
+        let texts: Vec<Vec<u8>> = pins.iter().map(|c| text(*c)).collect();
+        for t in &texts {
+            id_suffix.push(b'|');
+            id_suffix.extend_from_slice(t);
+        }
+        let mut runs = Vec::new();
+        let mut j = 0;
+        for seg in plan {
+            match *seg {
+                Segment::Column(c) => j = c + 1,
+                Segment::Pins(_) => {
+                    let mut bytes = Vec::new();
+                    while let Some((k, c, Some(_))) = members.get(j) {
+                        bytes.extend_from_slice(k);
+                        c.write_json(&mut bytes, i);
+                        j += 1;
+                    }
+                    runs.push(bytes);
+                }
+            }
+        }
+        let as_string = |c: Option<&Col<'_>>, t: &[u8]| {
+            c.filter(|c| !c.is_null(i))
+                .map(|_| String::from_utf8_lossy(t).into_owned())
+        };
+        let row = RowPins {
+            manifest_fingerprint: as_string(pins[0], &texts[0]),
+            parameter_hash: as_string(pins[1], &texts[1]),
+            seed: as_string(pins[2], &texts[2]),
+            scenario_id: as_string(pins[3], &texts[3]),
+        };
+        let set = match sets.iter().position(|p| *p == row) {
+            Some(k) => k,
+            None => {
+                sets.push(row);
+                sets.len() - 1
+            }
+        } as u32;
+        PinChunks {
+            key: key.to_vec(),
+            head,
+            tail,
+            id_suffix,
+            runs,
+            set,
+        }
+    }
+
     /// Build the envelopes of every row of `batch` (see the module doc).
     pub fn build(&self, batch: &RecordBatch) -> Result<EnvelopeBatch> {
         let schema = batch.schema();
@@ -220,7 +324,8 @@ impl EnvelopeBuilder {
             );
         }
         let find = |name: &str| schema.index_of(name).ok().map(|i| &cols[i]);
-        // Payload members in canonical (byte) order, with their `,"name":` prefix.
+        // Payload members in canonical (byte) order, with their `{"name":` / `,"name":`
+        // prefix and, for pin columns, which pin they are.
         let mut order: Vec<usize> = (0..cols.len()).collect();
         order.sort_by(|&a, &b| {
             schema
@@ -229,22 +334,32 @@ impl EnvelopeBuilder {
                 .as_bytes()
                 .cmp(schema.field(b).name().as_bytes())
         });
-        let members: Vec<(Vec<u8>, &Col<'_>)> = order
+        let members: Vec<(Vec<u8>, &Col<'_>, Option<usize>)> = order
             .iter()
             .enumerate()
             .map(|(j, &c)| {
+                let name = schema.field(c).name();
                 let mut k = if j == 0 { b"{".to_vec() } else { b",".to_vec() };
-                k.extend_from_slice(&json::key_bytes(schema.field(c).name()));
-                (k, &cols[c])
+                k.extend_from_slice(&json::key_bytes(name));
+                (k, &cols[c], PIN_ORDER.iter().position(|p| p == name))
             })
             .collect();
+        // Segments: single columns, and runs of adjacent pin columns.
+        let mut plan: Vec<Segment> = Vec::new();
+        let mut pin_runs = 0;
+        for (j, m) in members.iter().enumerate() {
+            match (m.2, plan.last()) {
+                (Some(_), Some(Segment::Pins(_))) if members[j - 1].2.is_some() => {}
+                (Some(_), _) => {
+                    plan.push(Segment::Pins(pin_runs));
+                    pin_runs += 1;
+                }
+                (None, _) => plan.push(Segment::Column(j)),
+            }
+        }
         let pk: Vec<Option<&Col<'_>>> = self.output.primary_key.iter().map(|k| find(k)).collect();
-        let (mf, ph, seed, sid) = (
-            find("manifest_fingerprint"),
-            find("parameter_hash"),
-            find("seed"),
-            find("scenario_id"),
-        );
+        let pins: [Option<&Col<'_>>; 4] = PIN_ORDER.map(find);
+        let [mf, ph, seed, sid] = pins;
         let pin_type_bad = |c: Option<&Col<'_>>, int: bool, i: usize| {
             c.is_some_and(|c| !c.is_null(i) && if int { !c.is_int() } else { !c.is_str() })
         };
@@ -270,10 +385,24 @@ impl EnvelopeBuilder {
             })
             .filter(|c| may_fail(c.spec, c.col))
             .collect();
+        // The payload hash's first block is the same for every row: hash it once.
+        let (hash_mid, skip) = match members.first() {
+            Some((k, _, _)) => {
+                let mut h = Sha256::new();
+                h.update(&self.hash_prefix);
+                h.update(k);
+                (h, k.len())
+            }
+            None => {
+                let mut h = Sha256::new();
+                h.update(&self.hash_prefix);
+                (h, 0)
+            }
+        };
 
         let n = batch.num_rows();
         let mut out = EnvelopeBatch {
-            values: Vec::with_capacity(n * 640),
+            values: Vec::with_capacity(n * 512),
             value_ends: Vec::with_capacity(n),
             keys: Vec::with_capacity(n * 12),
             key_ends: Vec::with_capacity(n),
@@ -281,9 +410,30 @@ impl EnvelopeBuilder {
             pin_sets: Vec::new(),
             details: Vec::new(),
         };
-        let mut text = Vec::with_capacity(64);
+        let mut chunks: Vec<PinChunks> = Vec::new();
+        let mut current = usize::MAX;
+        let mut scratch = Vec::with_capacity(256);
         let mut ts_buf = String::with_capacity(32);
         for i in 0..n {
+            // The row's pin set, by the JSON of its four pin cells.
+            scratch.clear();
+            for c in pins {
+                write_opt_json(&mut scratch, c, i);
+                scratch.push(0xff);
+            }
+            if chunks.get(current).is_none_or(|c| c.key != scratch) {
+                current = match chunks.iter().position(|c| c.key == scratch) {
+                    Some(k) => k,
+                    None => {
+                        let c =
+                            self.pin_chunks(&scratch, pins, i, &members, &plan, &mut out.pin_sets);
+                        chunks.push(c);
+                        chunks.len() - 1
+                    }
+                };
+            }
+            let pc = &chunks[current];
+
             // 1. checks.
             let raw_ts = ts_col.and_then(|c| c.str_at(i));
             let ts = raw_ts.and_then(parse_rfc3339_micros).unwrap_or(NO_TS);
@@ -310,7 +460,7 @@ impl EnvelopeBuilder {
                     ReasonCode::EnvelopeInvalid,
                     "a pin column has the wrong type".to_string(),
                 ))
-            } else if [mf, ph, seed, sid].into_iter().any(pin_missing) {
+            } else if pins.into_iter().any(pin_missing) {
                 Some((
                     ReasonCode::PinsMissing,
                     "a pin is null or empty".to_string(),
@@ -322,53 +472,47 @@ impl EnvelopeBuilder {
                     .map(|d| (ReasonCode::SchemaFail, d))
             };
 
-            // 2. event_id.
+            // 2. event_id: the whole formula string hashed in one go.
             let event_id = (!pk_missing).then(|| {
-                let mut h = Sha256::new();
-                h.update(self.output.id.as_bytes());
-                for c in pk.iter().copied().chain([mf, ph, seed, sid]) {
-                    h.update(b"|");
-                    text.clear();
-                    if let Some(c) = c {
-                        c.write_text(&mut text, i);
-                    }
-                    h.update(&text);
+                scratch.clear();
+                scratch.extend_from_slice(self.output.id.as_bytes());
+                for c in pk.iter().flatten() {
+                    scratch.push(b'|');
+                    c.write_text(&mut scratch, i);
                 }
-                let id: Hash32 = h.finalize().into();
+                scratch.extend_from_slice(&pc.id_suffix);
+                let id: Hash32 = Sha256::digest(&scratch).into();
                 id
             });
 
             // 3. the envelope.
             let v = &mut out.values;
-            v.extend_from_slice(b"{\"event_id\":");
             match &event_id {
                 Some(id) => {
-                    v.push(b'"');
+                    v.extend_from_slice(b"{\"event_id\":\"");
                     v.extend_from_slice(&hex32(id));
                     v.push(b'"');
                 }
-                None => v.extend_from_slice(b"null"),
+                None => v.extend_from_slice(b"{\"event_id\":null"),
             }
-            v.extend_from_slice(&self.after_event_id);
-            write_opt_json(v, mf, i);
-            v.extend_from_slice(b",\"parameter_hash\":");
-            write_opt_json(v, ph, i);
-            v.extend_from_slice(b",\"payload\":");
+            v.extend_from_slice(&pc.head);
             let payload_start = v.len();
             if members.is_empty() {
                 v.push(b'{');
             }
-            for (k, c) in &members {
-                v.extend_from_slice(k);
-                c.write_json(v, i);
+            for seg in &plan {
+                match *seg {
+                    Segment::Column(j) => {
+                        let (k, c, _) = &members[j];
+                        v.extend_from_slice(k);
+                        c.write_json(v, i);
+                    }
+                    Segment::Pins(r) => v.extend_from_slice(&pc.runs[r]),
+                }
             }
             v.push(b'}');
             let payload_end = v.len();
-            v.extend_from_slice(&self.after_payload);
-            write_opt_json(v, sid, i);
-            v.extend_from_slice(&self.after_scenario_id);
-            write_opt_json(v, seed, i);
-            v.extend_from_slice(b",\"ts_utc\":");
+            v.extend_from_slice(&pc.tail);
             match raw_ts {
                 Some(s) if ts != NO_TS && is_canonical_ts(s) => {
                     v.push(b'"');
@@ -385,12 +529,16 @@ impl EnvelopeBuilder {
             }
             v.push(b'}');
             out.value_ends.push(v.len());
+            if i == 0 {
+                // One row tells the size of the others: reserve once, never regrow.
+                let per_row = v.len() + v.len() / 8;
+                v.reserve(per_row * n);
+            }
 
             // 4. hashes and partition.
             let payload_hash = {
-                let mut h = Sha256::new();
-                h.update(&self.hash_prefix);
-                h.update(&out.values[payload_start..payload_end]);
+                let mut h = hash_mid.clone();
+                h.update(&out.values[payload_start + skip..payload_end]);
                 h.update(b",\"schema_version\":\"v1\"}");
                 h.finalize().into()
             };
@@ -422,7 +570,6 @@ impl EnvelopeBuilder {
             let partition = partition_for(&out.keys[key_start..], self.partitions);
             out.key_ends.push(out.keys.len());
 
-            let pin_set = self.pin_set(&mut out.pin_sets, [mf, ph, seed, sid], i, &mut text);
             if let Some((_, d)) = &reason {
                 out.details.push((i, d.clone()));
             }
@@ -433,57 +580,10 @@ impl EnvelopeBuilder {
                 ts,
                 partition,
                 reason: reason.map(|(r, _)| r),
-                pin_set,
+                pin_set: pc.set,
             });
         }
         Ok(out)
-    }
-
-    /// The index of row `i`'s pins in `sets`, adding them if new (compared with the last
-    /// set first: pins rarely change inside a batch).
-    fn pin_set(
-        &self,
-        sets: &mut Vec<RowPins>,
-        cols: [Option<&Col<'_>>; 4],
-        i: usize,
-        text: &mut Vec<u8>,
-    ) -> u32 {
-        text.clear();
-        let seed_present = cols[2].is_some_and(|c| c.write_text(text, i));
-        fn string<'a>(c: Option<&Col<'a>>, i: usize) -> Option<&'a [u8]> {
-            c.and_then(|c| c.str_at(i)).map(str::as_bytes)
-        }
-        let vals: [Option<&[u8]>; 4] = [
-            string(cols[0], i),
-            string(cols[1], i),
-            seed_present.then_some(&text[..]),
-            string(cols[3], i),
-        ];
-        let same = |p: &RowPins| {
-            fn b(o: &Option<String>) -> Option<&[u8]> {
-                o.as_ref().map(|s| s.as_bytes())
-            }
-            b(&p.manifest_fingerprint) == vals[0]
-                && b(&p.parameter_hash) == vals[1]
-                && b(&p.seed) == vals[2]
-                && b(&p.scenario_id) == vals[3]
-        };
-        if let Some(last) = sets.last() {
-            if same(last) {
-                return (sets.len() - 1) as u32;
-            }
-        }
-        if let Some(k) = sets.iter().position(same) {
-            return k as u32;
-        }
-        let s = |v: Option<&[u8]>| v.map(|b| String::from_utf8_lossy(b).into_owned());
-        sets.push(RowPins {
-            manifest_fingerprint: s(vals[0]),
-            parameter_hash: s(vals[1]),
-            seed: s(vals[2]),
-            scenario_id: s(vals[3]),
-        });
-        (sets.len() - 1) as u32
     }
 }
 

@@ -8,6 +8,7 @@ use arrow_array::types::{
     UInt32Type, UInt64Type, UInt8Type,
 };
 use arrow_array::{Array, ArrayRef, BooleanArray, PrimitiveArray};
+use arrow_buffer::NullBuffer;
 use arrow_schema::DataType;
 use sluice_storage::outputs::ColType;
 
@@ -36,8 +37,14 @@ impl JsonKind {
     }
 }
 
-/// A column, downcast once.
-pub enum Col<'a> {
+/// A column, downcast once, with its null buffer at hand (null checks are not virtual).
+pub struct Col<'a> {
+    nulls: Option<NullBuffer>,
+    data: ColData<'a>,
+}
+
+/// The typed values of a [`Col`].
+pub enum ColData<'a> {
     I8(&'a PrimitiveArray<Int8Type>),
     I16(&'a PrimitiveArray<Int16Type>),
     I32(&'a PrimitiveArray<Int32Type>),
@@ -59,7 +66,8 @@ pub enum Col<'a> {
 impl<'a> Col<'a> {
     /// Bind a column; `None` for types a JSON payload cannot hold.
     pub fn bind(a: &'a ArrayRef) -> Option<Col<'a>> {
-        Some(match a.data_type() {
+        use ColData as Col;
+        let data = match a.data_type() {
             DataType::Int8 => Col::I8(a.as_primitive()),
             DataType::Int16 => Col::I16(a.as_primitive()),
             DataType::Int32 => Col::I32(a.as_primitive()),
@@ -77,61 +85,46 @@ impl<'a> Col<'a> {
             DataType::Boolean => Col::Bool(a.as_boolean()),
             DataType::Null => Col::Null(a.len()),
             _ => return None,
-        })
-    }
-
-    fn array(&self) -> Option<&dyn Array> {
-        Some(match self {
-            Col::I8(a) => *a,
-            Col::I16(a) => *a,
-            Col::I32(a) => *a,
-            Col::I64(a) => *a,
-            Col::U8(a) => *a,
-            Col::U16(a) => *a,
-            Col::U32(a) => *a,
-            Col::U64(a) => *a,
-            Col::F16(a) => *a,
-            Col::F32(a) => *a,
-            Col::F64(a) => *a,
-            Col::Str(a) => *a,
-            Col::LargeStr(a) => *a,
-            Col::StrView(a) => *a,
-            Col::Bool(a) => *a,
-            Col::Null(_) => return None,
+        };
+        Some(Self {
+            nulls: a.nulls().cloned(),
+            data,
         })
     }
 
     /// Whether the column has any null.
     pub fn has_nulls(&self) -> bool {
-        match self.array() {
-            Some(a) => a.null_count() > 0,
-            None => true,
-        }
+        matches!(self.data, ColData::Null(_))
+            || self.nulls.as_ref().is_some_and(|n| n.null_count() > 0)
     }
 
     #[inline]
     pub fn is_null(&self, i: usize) -> bool {
-        match self.array() {
-            Some(a) => a.is_null(i),
-            None => true,
+        match &self.nulls {
+            Some(n) => n.is_null(i),
+            None => matches!(self.data, ColData::Null(_)),
         }
     }
 
     /// The string of a string cell (`None` for null cells and non-string columns).
     #[inline]
     pub fn str_at(&self, i: usize) -> Option<&'a str> {
-        match self {
-            Col::Str(a) if a.is_valid(i) => Some(a.value(i)),
-            Col::LargeStr(a) if a.is_valid(i) => Some(a.value(i)),
-            Col::StrView(a) if a.is_valid(i) => Some(a.value(i)),
+        if self.is_null(i) {
+            return None;
+        }
+        match self.data {
+            ColData::Str(a) => Some(a.value(i)),
+            ColData::LargeStr(a) => Some(a.value(i)),
+            ColData::StrView(a) => Some(a.value(i)),
             _ => None,
         }
     }
 
     /// True for integer columns.
     pub fn is_int(&self) -> bool {
+        use ColData as Col;
         matches!(
-            self,
+            self.data,
             Col::I8(_)
                 | Col::I16(_)
                 | Col::I32(_)
@@ -145,16 +138,38 @@ impl<'a> Col<'a> {
 
     /// True for string columns.
     pub fn is_str(&self) -> bool {
-        matches!(self, Col::Str(_) | Col::LargeStr(_) | Col::StrView(_))
+        matches!(
+            self.data,
+            ColData::Str(_) | ColData::LargeStr(_) | ColData::StrView(_)
+        )
+    }
+
+    /// The typed values.
+    pub fn data(&self) -> &ColData<'a> {
+        &self.data
+    }
+
+    /// The JSON kind of the column's non-null cells (`None` for an all-null column); a
+    /// float column's non-finite cells are written as null.
+    pub fn class(&self) -> Option<JsonKind> {
+        use ColData as Col;
+        match self.data {
+            Col::F16(_) | Col::F32(_) | Col::F64(_) => Some(JsonKind::Float),
+            Col::Str(_) | Col::LargeStr(_) | Col::StrView(_) => Some(JsonKind::Str),
+            Col::Bool(_) => Some(JsonKind::Bool),
+            Col::Null(_) => None,
+            _ => Some(JsonKind::Int),
+        }
     }
 
     /// The JSON kind cell `i` is written as.
     #[inline]
     pub fn kind(&self, i: usize) -> JsonKind {
+        use ColData as Col;
         if self.is_null(i) {
             return JsonKind::Null;
         }
-        match self {
+        match self.data {
             Col::F16(a) if !a.value(i).to_f64().is_finite() => JsonKind::Null,
             Col::F32(a) if !a.value(i).is_finite() => JsonKind::Null,
             Col::F64(a) if !a.value(i).is_finite() => JsonKind::Null,
@@ -169,11 +184,12 @@ impl<'a> Col<'a> {
     /// Append cell `i` as a JSON value.
     #[inline]
     pub fn write_json(&self, out: &mut Vec<u8>, i: usize) {
+        use ColData as Col;
         if self.is_null(i) {
             out.extend_from_slice(b"null");
             return;
         }
-        match self {
+        match self.data {
             Col::I8(a) => json::write_i64(out, a.value(i).into()),
             Col::I16(a) => json::write_i64(out, a.value(i).into()),
             Col::I32(a) => json::write_i64(out, a.value(i).into()),
@@ -197,10 +213,11 @@ impl<'a> Col<'a> {
     /// `true`/`false`, floats as in JSON. Returns false for a null cell (nothing written).
     #[inline]
     pub fn write_text(&self, out: &mut Vec<u8>, i: usize) -> bool {
+        use ColData as Col;
         if self.is_null(i) {
             return false;
         }
-        match self {
+        match self.data {
             Col::Str(a) => out.extend_from_slice(a.value(i).as_bytes()),
             Col::LargeStr(a) => out.extend_from_slice(a.value(i).as_bytes()),
             Col::StrView(a) => out.extend_from_slice(a.value(i).as_bytes()),

@@ -14,6 +14,10 @@
 //! An original decided moments ago may not have its bus position yet (its batch is still
 //! being appended): the decision then names the original's receipt seq
 //! ([`OrigRef::Pending`]) and the recorder resolves it, after the original is written.
+//!
+//! Lookup order: the filter holds every key of the memtables and the runs, so a new key
+//! (the common case) costs one filter line and one memtable insert; both are prefetched
+//! [`PREFETCH_AHEAD`] rows ahead, which hides their memory latency.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -77,11 +81,16 @@ pub struct FlushDone {
     pub runs: Vec<Arc<SortedRun>>,
 }
 
+/// Rows between a prefetch and the lookup that uses it.
+pub const PREFETCH_AHEAD: usize = 16;
+
 /// Stage A state.
 pub struct Decider {
     pub(crate) contexts: Contexts,
     pub(crate) memtable: MemTable,
     pub(crate) frozen: Option<Arc<MemTable>>,
+    /// A flushed memtable kept for reuse (cleared, memory warm).
+    spare: Option<MemTable>,
     pub(crate) filter: BlockedBloom,
     pub(crate) runs: Vec<Arc<SortedRun>>,
     pub(crate) reader: ReceiptReader,
@@ -119,6 +128,7 @@ impl Decider {
             contexts,
             memtable,
             frozen: None,
+            spare: None,
             filter,
             runs,
             reader,
@@ -135,6 +145,10 @@ impl Decider {
 
     /// What the index knows about `key` (see the module doc for the order).
     pub(crate) fn lookup(&mut self, key: &Hash32) -> Result<Option<Known>> {
+        if !self.filter.may_contain(key) {
+            return Ok(None);
+        }
+        self.filter_positives += 1;
         let mem = |m: &MemTable| {
             m.get(key).map(|e| Known {
                 hash: e.hash,
@@ -147,10 +161,6 @@ impl Decider {
         if let Some(k) = self.frozen.as_deref().and_then(mem) {
             return Ok(Some(k));
         }
-        if !self.filter.may_contain(key) {
-            return Ok(None);
-        }
-        self.filter_positives += 1;
         self.run_probes += 1;
         let Some(seq) = get_in(&self.runs, key)? else {
             return Ok(None);
@@ -165,8 +175,9 @@ impl Decider {
         }))
     }
 
-    /// Insert an admitted key.
+    /// Insert an admitted key (memtable and filter).
     pub(crate) fn remember(&mut self, key: Hash32, seq: u64, hash: Hash32) {
+        self.filter.insert(&key);
         self.memtable.insert(key, MemEntry { seq, hash });
     }
 
@@ -193,6 +204,10 @@ impl Decider {
         self.next_seq += env.len() as u64;
         let mut rows = Vec::with_capacity(env.len());
         for (i, row) in env.rows.iter().enumerate() {
+            if let Some(ahead) = env.rows.get(i + PREFETCH_AHEAD) {
+                self.filter.prefetch(&ahead.dedupe_key);
+                self.memtable.prefetch(&ahead.dedupe_key);
+            }
             if let Some(reason) = row.reason {
                 rows.push(RowDecision::Quarantine {
                     reason,
@@ -230,13 +245,13 @@ impl Decider {
         self.memtable.is_full() || self.rid_pending >= self.rid_cap
     }
 
-    /// Freeze the memtable (its keys enter the filter now) and hand out the flush job.
+    /// Freeze the memtable and hand out the flush job (its keys are in the filter already).
     pub fn freeze(&mut self) -> FlushJob {
-        let cap = self.memtable.capacity();
-        let old = std::mem::replace(&mut self.memtable, MemTable::with_capacity(cap));
-        for k in old.keys() {
-            self.filter.insert(k);
-        }
+        let next = match self.spare.take() {
+            Some(t) => t,
+            None => MemTable::with_capacity(self.memtable.capacity()),
+        };
+        let old = std::mem::replace(&mut self.memtable, next);
         let frozen = Arc::new(old);
         self.frozen = Some(frozen.clone());
         self.rid_pending = 0;
@@ -249,7 +264,11 @@ impl Decider {
     /// A flush finished: its runs replace the frozen memtable.
     pub fn flushed(&mut self, done: FlushDone) {
         self.runs = done.runs;
-        self.frozen = None;
+        // The recorder has dropped its handle: reuse the table's memory.
+        if let Some(Ok(mut t)) = self.frozen.take().map(Arc::try_unwrap) {
+            t.clear();
+            self.spare = Some(t);
+        }
     }
 
     /// Whether a frozen memtable is waiting for its flush.

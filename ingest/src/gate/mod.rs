@@ -42,7 +42,7 @@ use crate::envelope::RunContext;
 use crate::error::{IngestError, Result};
 use crate::ids::dedupe_key;
 use crate::index::filter::{BlockedBloom, BITS_PER_KEY};
-use crate::index::memtable::{MemEntry, MemTable, ENTRY_BYTES};
+use crate::index::memtable::{MemEntry, MemTable};
 use crate::index::RunSet;
 use crate::quarantine::QuarantineLog;
 use crate::reason::Decision;
@@ -86,10 +86,10 @@ impl Default for GateConfig {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 pub struct MemoryPlan {
     pub filter_bytes: u64,
-    /// Entries of the dedupe memtable (a frozen one of the same size may exist during a flush).
-    pub memtable_entries: u64,
-    /// Entries of the receipt-id memtable.
-    pub receipt_id_entries: u64,
+    /// The dedupe memtable (a frozen one of the same size may exist during a flush).
+    pub memtable_bytes: u64,
+    /// The receipt-id memtable.
+    pub receipt_id_bytes: u64,
 }
 
 impl MemoryPlan {
@@ -102,8 +102,8 @@ impl MemoryPlan {
         let rest = budget.saturating_sub(filter_bytes);
         MemoryPlan {
             filter_bytes,
-            memtable_entries: (rest * 4 / 10 / ENTRY_BYTES).max(1024),
-            receipt_id_entries: (rest / 10 / ENTRY_BYTES).max(1024),
+            memtable_bytes: (rest * 4 / 10).max(64 << 10),
+            receipt_id_bytes: (rest / 10).max(64 << 10),
         }
     }
 }
@@ -202,25 +202,26 @@ impl Gate {
         let next_seq = receipts.next_seq();
         let mut decider = Decider::new(
             contexts,
-            MemTable::with_capacity(plan.memtable_entries as usize),
+            MemTable::with_budget(plan.memtable_bytes),
             filter,
             dedupe_runs.runs().to_vec(),
             ReceiptReader::open(&receipts_path)?,
             next_seq,
             run,
         );
-        decider.rid_cap = plan.receipt_id_entries;
+        let rid_mem = MemTable::with_budget(plan.receipt_id_bytes);
+        decider.rid_cap = rid_mem.capacity() as u64;
         let mut recorder = Recorder {
             receipts,
             reader: ReceiptReader::open(&receipts_path)?,
             quarantine,
             quarantine_path,
-            rid_mem: MemTable::with_capacity(plan.receipt_id_entries as usize),
+            tier_base: decider.memtable.capacity() as u64,
+            rid_mem,
             dedupe_runs,
             rid_runs,
             watermarks: manifest.watermarks.clone(),
             manifest_path,
-            tier_base: plan.memtable_entries,
             covered_seq: manifest.covered_seq,
             flushes: 0,
         };

@@ -25,7 +25,8 @@ use super::decide::{DecidedBatch, FlushDone, FlushJob, OrigRef, RowDecision};
 use super::manifest::{Manifest, Watermarks, MANIFEST_FORMAT, VERSION};
 use crate::error::{IngestError, Result};
 use crate::ids::{hex32_string, receipt_id_bytes, Hash32};
-use crate::index::memtable::{MemEntry, MemTable};
+use crate::index::memtable::MemEntry;
+use crate::index::memtable::MemTable;
 use crate::index::{remove_files, RunSet};
 use crate::quarantine::QuarantineLog;
 use crate::reason::Decision;
@@ -240,9 +241,8 @@ impl Recorder {
         // Runs must never name receipts a power loss could take back.
         self.sync()?;
         self.dedupe_runs.add(job.dedupe.sorted())?;
-        let cap = self.rid_mem.capacity();
-        let rids = std::mem::replace(&mut self.rid_mem, MemTable::with_capacity(cap));
-        self.rid_runs.add(rids.sorted())?;
+        self.rid_runs.add(self.rid_mem.sorted())?;
+        self.rid_mem.clear();
         let mut obsolete = self.dedupe_runs.compact(self.tier_base)?;
         obsolete.extend(self.rid_runs.compact(self.tier_base)?);
         let manifest = Manifest {

@@ -52,6 +52,13 @@ impl BlockedBloom {
         (((h as u128) * (self.blocks as u128)) >> 64) as usize * BLOCK_WORDS
     }
 
+    /// Start loading the cache line `key` maps to.
+    #[inline]
+    pub fn prefetch(&self, key: &[u8; 32]) {
+        let (h, _) = positions(key);
+        crate::index::memtable::prefetch(self.words.as_ptr().wrapping_add(self.block(h)));
+    }
+
     #[inline]
     pub fn insert(&mut self, key: &[u8; 32]) {
         let (h, bits) = positions(key);

@@ -17,75 +17,84 @@
 /// The key of an exhausted stream.
 pub const EXHAUSTED: u128 = u128::MAX;
 
+/// A match result stored in the tree: a stream and its current key, side by side so that
+/// replaying a match is one load.
+#[derive(Debug, Clone, Copy)]
+struct Node {
+    key: u128,
+    stream: usize,
+}
+
 /// The tree. Leaves are stream indices `0..k`.
 #[derive(Debug, Clone)]
 pub struct LoserTree {
-    /// `losers[node]` for internal nodes `1..k`; `losers[0]` is the winner.
-    losers: Vec<usize>,
-    /// Current key of each stream.
-    keys: Vec<u128>,
+    /// `nodes[n]` for internal nodes `1..k` holds the loser of the match at `n`; `nodes[0]`
+    /// holds the overall winner.
+    nodes: Vec<Node>,
 }
 
 impl LoserTree {
     /// Build from the first key of each stream (`EXHAUSTED` for an empty stream).
     pub fn new(keys: Vec<u128>) -> Self {
         let k = keys.len();
-        let mut tree = LoserTree {
-            losers: vec![usize::MAX; k.max(1)],
-            keys,
-        };
-        if k == 0 {
-            return tree;
-        }
-        // Play the tournament bottom-up: winners[node] for every node, leaves at k..2k.
-        let mut winners = vec![0usize; 2 * k];
-        for (i, w) in winners[k..].iter_mut().enumerate() {
-            *w = i;
-        }
-        for node in (1..k).rev() {
-            let (a, b) = (winners[2 * node], winners[2 * node + 1]);
-            let (win, lose) = if tree.keys[a] <= tree.keys[b] {
-                (a, b)
-            } else {
-                (b, a)
+        let mut nodes = vec![
+            Node {
+                key: EXHAUSTED,
+                stream: 0
             };
-            winners[node] = win;
-            tree.losers[node] = lose;
+            k.max(1)
+        ];
+        if k == 0 {
+            return LoserTree { nodes };
         }
-        tree.losers[0] = if k == 1 { 0 } else { winners[1] };
-        tree
+        // Play the tournament bottom-up: winners[n] for every node, leaves at k..2k.
+        let mut winners: Vec<Node> = vec![nodes[0]; 2 * k];
+        for (i, &key) in keys.iter().enumerate() {
+            winners[k + i] = Node { key, stream: i };
+        }
+        for n in (1..k).rev() {
+            let (a, b) = (winners[2 * n], winners[2 * n + 1]);
+            let (win, lose) = if a.key <= b.key { (a, b) } else { (b, a) };
+            winners[n] = win;
+            nodes[n] = lose;
+        }
+        nodes[0] = if k == 1 { winners[k] } else { winners[1] };
+        LoserTree { nodes }
     }
 
     /// The stream holding the smallest current key.
     #[inline(always)]
     pub fn winner(&self) -> usize {
-        self.losers[0]
+        self.nodes[0].stream
     }
 
     /// The smallest current key (`EXHAUSTED` when all streams are done).
     #[inline(always)]
     pub fn winner_key(&self) -> u128 {
-        self.keys[self.losers[0]]
+        self.nodes[0].key
     }
 
     /// Replace the winner's key with its stream's next key and replay its path.
     #[inline]
     pub fn replace_winner(&mut self, next: u128) {
-        let k = self.keys.len();
-        let mut winner = self.losers[0];
-        self.keys[winner] = next;
-        let mut node = (winner + k) / 2;
-        while node > 0 {
-            let challenger = self.losers[node];
+        let k = self.nodes.len();
+        let mut w = Node {
+            key: next,
+            stream: self.nodes[0].stream,
+        };
+        let mut n = (w.stream + k) >> 1;
+        while n > 0 {
+            let stored = self.nodes[n];
             // Ties cannot happen between real keys (they are unique); between exhausted
-            // streams the order does not matter.
-            if self.keys[challenger] < self.keys[winner] {
-                self.losers[node] = winner;
-                winner = challenger;
-            }
-            node /= 2;
+            // streams the order does not matter. Select, not branch: the outcome is a coin
+            // flip for the predictor.
+            let challenger_wins = stored.key < w.key;
+            let (win, lose) = if challenger_wins { (stored, w) } else { (w, stored) };
+            self.nodes[n] = lose;
+            w = win;
+            n >>= 1;
         }
-        self.losers[0] = winner;
+        self.nodes[0] = w;
     }
 }
 

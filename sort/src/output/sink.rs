@@ -149,8 +149,11 @@ pub fn write_view(
     let mut last_key: Option<u128> = None;
     progress.phase("write", plan.total_rows);
 
+    // Time spent in each step (wall, summed), logged at debug level.
+    let mut timings = [std::time::Duration::ZERO; 3];
     let mut pending = merger.next_chunk(rg_rows)?;
     while let Some(mut chunk) = pending {
+        let t0 = std::time::Instant::now();
         // Step 1.
         for &k in &chunk.keys {
             if last_key.is_some_and(|l| l >= k) {
@@ -170,11 +173,13 @@ pub fn write_view(
         drop(chunk);
         merge::release_all(&releases);
         let out = plan.to_output(work);
+        let t1 = std::time::Instant::now();
         // Step 3.
         let (next, encoded) = rayon::join(
             || merger.next_chunk(rg_rows),
             || encode_row_group(plan, &encoder, out),
         );
+        let t2 = std::time::Instant::now();
         let (encoded, digest) = encoded?;
         stats.digest = stats.digest.merge(digest);
         stats.min_time = stats.min_time.or(encoded.min_time);
@@ -183,7 +188,17 @@ pub fn write_view(
         // Step 4.
         writer.append(encoded)?;
         pending = next?;
+        timings[0] += t1 - t0;
+        timings[1] += t2 - t1;
+        timings[2] += t2.elapsed();
     }
+    tracing::debug!(
+        gather_s = timings[0].as_secs_f64(),
+        merge_encode_digest_s = timings[1].as_secs_f64(),
+        append_s = timings[2].as_secs_f64(),
+        fan_in = merger.fan_in(),
+        "phase 2 steps"
+    );
     Ok(WrittenView {
         parts: writer.finish()?,
         stats,

@@ -337,6 +337,14 @@ impl MappedRun {
     pub fn batch(&self, i: usize) -> Result<RecordBatch> {
         let block = &self.blocks[i];
         let len = block.metaDataLength() as usize + block.bodyLength() as usize;
+        // Map the batch's pages in one call instead of one page fault per 4 KiB (faults
+        // are expensive in VMs; measured in docs/sort.md). Best effort: older kernels
+        // without MADV_POPULATE_READ just fault lazily.
+        let _ = self.mmap.advise_range(
+            memmap2::Advice::PopulateRead,
+            (block.offset() as usize / self.page) * self.page,
+            len + block.offset() as usize % self.page,
+        );
         let data = self.buffer.slice_with_length(block.offset() as usize, len);
         match self.decoder.read_record_batch(block, &data) {
             Ok(Some(b)) => Ok(b),

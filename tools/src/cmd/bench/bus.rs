@@ -23,6 +23,9 @@ pub struct Args {
     /// Appender threads in the group-commit cases.
     #[arg(long, default_value_t = 2)]
     pub appenders: usize,
+    /// Rounds of all cases; the fastest run of each is reported.
+    #[arg(long, default_value_t = 3)]
+    pub repeat: u32,
     /// Work directory on the disk to measure; cases are deleted after they run.
     #[arg(long, default_value = ".bench/bus-work")]
     pub dir: PathBuf,
@@ -50,6 +53,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         batch_bytes: args.batch_bytes,
         legacy_events: args.legacy_events,
         appenders: args.appenders,
+        repeat: args.repeat,
     };
     let json = ctx.json;
     let report = bench::run(&cfg, |phase| {
