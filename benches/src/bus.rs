@@ -8,6 +8,7 @@
 //!  dd            dd if=/dev/zero of=F bs=1M count=N conv=fsync        bytes
 //!  append 1 KiB  append_batch(batch of --batch-bytes), fsync per batch  bytes of values
 //!  append 1 KiB  same from --appenders threads (group commit)        bytes of values
+//!  append 1 KiB  one thread, pipelined (start_append, ack k after k+1) bytes of values
 //!  append 100 B  same two with 100-byte values                         records
 //!  append 100 B  durability never (CPU path only, page cache)          records
 //!  read 1 KiB    PartitionReader over the 1 KiB topic (page cache)     log bytes
@@ -155,17 +156,34 @@ pub fn dd(dir: &Path, bytes: u64) -> Result<Measurement, BenchError> {
     Ok(Measurement::new("dd conv=fsync", 0, count << 20, secs))
 }
 
+/// How an append case writes.
+#[derive(Debug, Clone, Copy)]
+pub struct AppendCase<'a> {
+    pub name: &'a str,
+    /// Bytes per record value.
+    pub size: usize,
+    pub durability: Durability,
+    /// Threads appending to the same partition.
+    pub appenders: usize,
+    /// One thread writing batch k+1 before waiting for batch k (`start_append`).
+    pub pipelined: bool,
+}
+
 /// Append `bytes` of `size`-byte values in calls of `batch_bytes`; returns the measurement
 /// and the bus (left on disk for the read case).
 pub fn append(
     dir: &Path,
-    name: &str,
-    size: usize,
+    case: &AppendCase,
     bytes: u64,
     batch_bytes: u64,
-    durability: Durability,
-    appenders: usize,
 ) -> Result<Measurement, BenchError> {
+    let AppendCase {
+        name,
+        size,
+        durability,
+        appenders,
+        pipelined,
+    } = *case;
     let bus = Bus::create(
         dir,
         BusOptions {
@@ -190,6 +208,7 @@ pub fn append(
                     let share = total / appenders + u64::from(t < total % appenders);
                     let mut records: Vec<Record<'_>> = Vec::with_capacity(per_call);
                     let mut done = 0u64;
+                    let mut pending = None;
                     while done < share {
                         let n = per_call.min((share - done) as usize);
                         records.clear();
@@ -197,8 +216,19 @@ pub fn append(
                             let k = done + i as u64;
                             Record::new(&pool[(k % 64) as usize], k as i64)
                         }));
-                        producer.append_batch(0, &records)?;
+                        if pipelined {
+                            // Write batch k+1 while batch k's fsync runs; ack k after it.
+                            let next = producer.start_append(0, &records)?;
+                            if let Some(prev) = pending.replace(next) {
+                                prev.wait()?;
+                            }
+                        } else {
+                            producer.append_batch(0, &records)?;
+                        }
                         done += n as u64;
+                    }
+                    if let Some(last) = pending {
+                        last.wait()?;
                     }
                     Ok(())
                 })
@@ -285,12 +315,15 @@ fn run_once(
     let k1 = fresh_dir(&cfg.dir, "bus-1k")?;
     cases.push(append(
         &k1,
-        "append 1 KiB, fsync/batch",
-        1024,
+        &AppendCase {
+            name: "append 1 KiB, fsync/batch",
+            size: 1024,
+            durability: Durability::EveryBatch,
+            appenders: 1,
+            pipelined: false,
+        },
         cfg.bytes,
         cfg.batch_bytes,
-        Durability::EveryBatch,
-        1,
     )?);
     progress("read 1 KiB");
     cases.push(read(&k1, "read 1 KiB (page cache)")?);
@@ -301,25 +334,47 @@ fn run_once(
     let name = format!("append 1 KiB, {} appenders", cfg.appenders);
     cases.push(append(
         &k1g,
-        &name,
-        1024,
+        &AppendCase {
+            name: &name,
+            size: 1024,
+            durability: Durability::EveryBatch,
+            appenders: cfg.appenders,
+            pipelined: false,
+        },
         cfg.bytes,
         cfg.batch_bytes,
-        Durability::EveryBatch,
-        cfg.appenders,
     )?);
     let _ = fs::remove_dir_all(&k1g);
+
+    progress("append 1 KiB, pipelined");
+    let k1p = fresh_dir(&cfg.dir, "bus-1k-pipelined")?;
+    cases.push(append(
+        &k1p,
+        &AppendCase {
+            name: "append 1 KiB, 1 thread pipelined",
+            size: 1024,
+            durability: Durability::EveryBatch,
+            appenders: 1,
+            pipelined: true,
+        },
+        cfg.bytes,
+        cfg.batch_bytes,
+    )?);
+    let _ = fs::remove_dir_all(&k1p);
 
     progress("append 100 B");
     let b100 = fresh_dir(&cfg.dir, "bus-100")?;
     cases.push(append(
         &b100,
-        "append 100 B, fsync/batch",
-        100,
+        &AppendCase {
+            name: "append 100 B, fsync/batch",
+            size: 100,
+            durability: Durability::EveryBatch,
+            appenders: 1,
+            pipelined: false,
+        },
         cfg.bytes,
         cfg.batch_bytes,
-        Durability::EveryBatch,
-        1,
     )?);
     progress("read 100 B");
     cases.push(read(&b100, "read 100 B (page cache)")?);
@@ -330,25 +385,47 @@ fn run_once(
     let name = format!("append 100 B, {} appenders", cfg.appenders);
     cases.push(append(
         &b100g,
-        &name,
-        100,
+        &AppendCase {
+            name: &name,
+            size: 100,
+            durability: Durability::EveryBatch,
+            appenders: cfg.appenders,
+            pipelined: false,
+        },
         cfg.bytes,
         cfg.batch_bytes,
-        Durability::EveryBatch,
-        cfg.appenders,
     )?);
     let _ = fs::remove_dir_all(&b100g);
+
+    progress("append 100 B, pipelined");
+    let b100p = fresh_dir(&cfg.dir, "bus-100-pipelined")?;
+    cases.push(append(
+        &b100p,
+        &AppendCase {
+            name: "append 100 B, 1 thread pipelined",
+            size: 100,
+            durability: Durability::EveryBatch,
+            appenders: 1,
+            pipelined: true,
+        },
+        cfg.bytes,
+        cfg.batch_bytes,
+    )?);
+    let _ = fs::remove_dir_all(&b100p);
 
     progress("append 100 B, no fsync");
     let nofs = fresh_dir(&cfg.dir, "bus-100-nofsync")?;
     cases.push(append(
         &nofs,
-        "append 100 B, no fsync",
-        100,
+        &AppendCase {
+            name: "append 100 B, no fsync",
+            size: 100,
+            durability: Durability::Never,
+            appenders: 1,
+            pipelined: false,
+        },
         cfg.bytes,
         cfg.batch_bytes,
-        Durability::Never,
-        1,
     )?);
     let _ = fs::remove_dir_all(&nofs);
 

@@ -45,5 +45,5 @@ pub use consumer::{Consumer, PartitionReader, ReadBatch, StartAt};
 pub use error::{BusError, Result};
 pub use format::meta::{TopicConfig, TopicMeta};
 pub use format::{Compression, Header, OwnedRecord, Record, RecordView};
-pub use producer::{Ack, Producer};
+pub use producer::{Ack, PendingAppend, Producer};
 pub use sync::{Durability, OsSync, Syncer};

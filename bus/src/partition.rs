@@ -112,6 +112,11 @@ impl PartitionWriter {
         })
     }
 
+    /// The durability policy of this writer.
+    pub fn durability(&self) -> Durability {
+        self.durability
+    }
+
     /// The partition number.
     pub fn partition(&self) -> u32 {
         self.partition
@@ -226,6 +231,13 @@ impl PartitionWriter {
     pub fn enforce_retention(&self) -> Result<Vec<retention::Deleted>> {
         let st = lock(&self.state);
         retention::enforce(&self.dir, &self.config, st.segment.base)
+    }
+
+    /// Start the fsync that `ticket` needs, if the policy needs one, without waiting for
+    /// others' fsyncs first: a helper thread calls this so that the appender can encode its
+    /// next batch while the disk works (see `Producer::start_append`).
+    pub fn sync_for(&self, ticket: &Ticket) -> Result<()> {
+        self.wait(ticket)
     }
 
     /// Wait until the ticket meets the durability policy.

@@ -65,6 +65,34 @@ pub struct Producer {
     round_robin: AtomicU64,
     encoder_key: EncoderKey,
     flusher: Option<(mpsc::Sender<()>, JoinHandle<()>)>,
+    /// Per partition, the helper thread that runs fsyncs for [`Producer::start_append`].
+    sync_helpers: std::sync::Mutex<Vec<Option<SyncHelper>>>,
+}
+
+/// A thread that performs the fsync of pipelined appends (group commit does the rest).
+struct SyncHelper {
+    tickets: mpsc::Sender<Ticket>,
+    handle: JoinHandle<()>,
+}
+
+/// An append written but not yet acknowledged ([`Producer::start_append`]).
+#[must_use = "an append is acknowledged only by wait()"]
+pub struct PendingAppend {
+    writer: Arc<PartitionWriter>,
+    ticket: Ticket,
+}
+
+impl PendingAppend {
+    /// The offsets the records will have once acknowledged.
+    pub fn offsets(&self) -> Range<u64> {
+        self.ticket.offsets.clone()
+    }
+
+    /// Wait until the durability policy is met; returns the offsets.
+    pub fn wait(self) -> Result<Range<u64>> {
+        self.writer.wait(&self.ticket)?;
+        Ok(self.ticket.offsets)
+    }
 }
 
 impl Producer {
@@ -82,6 +110,7 @@ impl Producer {
                 Arc::clone(&opts.syncer),
             )?));
         }
+        let helpers = (0..partitions.len()).map(|_| None).collect();
         let flusher = match opts.durability {
             Durability::Interval(every) => Some(spawn_flusher(&partitions, every)),
             _ => None,
@@ -96,6 +125,7 @@ impl Producer {
             partitions,
             round_robin: AtomicU64::new(0),
             flusher,
+            sync_helpers: std::sync::Mutex::new(helpers),
         })
     }
 
@@ -140,17 +170,20 @@ impl Producer {
         let writer = self.writer(partition)?;
         ENCODER.with(|cell| {
             let mut slot = cell.borrow_mut();
-            if slot.as_ref().is_none_or(|(k, _, _)| *k != self.encoder_key) {
-                let (c, level, target) = self.encoder_key;
-                *slot = Some((
+            if slot
+                .as_ref()
+                .is_some_and(|(k, _, _)| *k != self.encoder_key)
+            {
+                *slot = None;
+            }
+            let (c, level, target) = self.encoder_key;
+            let (_, encoder, out) = slot.get_or_insert_with(|| {
+                (
                     self.encoder_key,
                     BatchEncoder::new(c, level, target),
                     EncodedBatches::default(),
-                ));
-            }
-            let Some((_, encoder, out)) = slot.as_mut() else {
-                unreachable!("filled above");
-            };
+                )
+            });
             encoder.encode(records, out)?;
             writer.write(out)
         })
@@ -162,6 +195,29 @@ impl Producer {
         let ticket = self.write(partition, records)?;
         self.writer(partition)?.wait(&ticket)?;
         Ok(ticket.offsets)
+    }
+
+    /// Write `records` to `partition` and return at once; the append is acknowledged by
+    /// [`PendingAppend::wait`]. With fsync per batch, a helper thread starts the fsync right
+    /// away, so one thread can pipeline: write batch k+1 while batch k is being synced,
+    ///
+    /// ```text
+    ///   caller:  write k | write k+1 | wait k | write k+2 | wait k+1 | ...
+    ///   helper:          | fsync (k)          | fsync (k+1, k+2)     | ...
+    /// ```
+    ///
+    /// and acknowledge batch k only when its fsync is done (group commit shares fsyncs).
+    pub fn start_append(&self, partition: u32, records: &[Record<'_>]) -> Result<PendingAppend> {
+        let writer = Arc::clone(self.writer(partition)?);
+        let ticket = self.write(partition, records)?;
+        if let Durability::EveryBatch = writer.durability() {
+            let mut helpers = self.sync_helpers.lock().unwrap_or_else(|p| p.into_inner());
+            let slot = &mut helpers[partition as usize];
+            let helper = slot.get_or_insert_with(|| spawn_sync_helper(Arc::clone(&writer)));
+            // A helper that is gone only means no head start; wait() still syncs.
+            let _ = helper.tickets.send(ticket.clone());
+        }
+        Ok(PendingAppend { writer, ticket })
     }
 
     /// Append records routed by key (or round-robin); returns where each landed, in input
@@ -221,10 +277,35 @@ impl Producer {
 
 impl Drop for Producer {
     fn drop(&mut self) {
+        let helpers =
+            std::mem::take(&mut *self.sync_helpers.lock().unwrap_or_else(|p| p.into_inner()));
+        for h in helpers.into_iter().flatten() {
+            drop(h.tickets);
+            let _ = h.handle.join();
+        }
         if let Some((stop, handle)) = self.flusher.take() {
             drop(stop);
             let _ = handle.join();
         }
+    }
+}
+
+/// The helper of [`Producer::start_append`]: syncs for the newest ticket it has been sent.
+fn spawn_sync_helper(writer: Arc<PartitionWriter>) -> SyncHelper {
+    let (tx, rx) = mpsc::channel::<Ticket>();
+    let handle = std::thread::spawn(move || {
+        while let Ok(mut ticket) = rx.recv() {
+            // Skip to the newest waiting ticket: one fsync covers all before it.
+            while let Ok(t) = rx.try_recv() {
+                ticket = t;
+            }
+            // Errors (poisoning) reach the appender through its own wait().
+            let _ = writer.sync_for(&ticket);
+        }
+    });
+    SyncHelper {
+        tickets: tx,
+        handle,
     }
 }
 

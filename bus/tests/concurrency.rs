@@ -233,3 +233,57 @@ fn consumer_group_commits_and_resumes() {
     let no_group = Consumer::open(&bus, "t", StartAt::Earliest).unwrap();
     assert_eq!(no_group.commit().unwrap_err().code(), "INVALID_ARGUMENT");
 }
+
+#[test]
+fn one_thread_pipelines_appends_and_each_ack_follows_its_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = Arc::new(TestSync {
+        delay_ms: 2,
+        ..TestSync::default()
+    });
+    let bus = bus_with(dir.path(), Durability::EveryBatch, Arc::clone(&sync));
+    bus.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let p = bus.producer("t").unwrap();
+    let vals = common::numbered(200);
+    let mut pending = None;
+    let mut acked = Vec::new();
+    for chunk in vals.chunks(10) {
+        let recs: Vec<_> = chunk.iter().map(|v| Record::new(v, 0)).collect();
+        // fsyncs started before this write cannot cover it.
+        let syncs_at_write = sync.calls.load(Ordering::SeqCst);
+        let next = p.start_append(0, &recs).unwrap();
+        if let Some(prev) = pending.replace((next, syncs_at_write)) {
+            let (prev, syncs_before): (sluice_bus::producer::PendingAppend, u64) = prev;
+            acked.push(prev.wait().unwrap());
+            // Acknowledged only after an fsync that started after its write.
+            assert!(sync.calls.load(Ordering::SeqCst) > syncs_before);
+        }
+    }
+    let (last, _) = pending.unwrap();
+    acked.push(last.wait().unwrap());
+    for (i, r) in acked.iter().enumerate() {
+        assert_eq!(*r, (10 * i as u64)..(10 * i as u64 + 10));
+    }
+    let records = common::read_all(&bus, "t", 0, StartAt::Earliest);
+    assert_eq!(records.len(), 200);
+    assert!(records
+        .iter()
+        .zip(&vals)
+        .all(|(r, v)| r.value.as_deref() == Some(&v[..])));
+}
+
+#[test]
+fn pipelined_append_reports_a_failed_fsync() {
+    let dir = tempfile::tempdir().unwrap();
+    let sync = Arc::new(TestSync {
+        fail_from: Some(1),
+        ..TestSync::default()
+    });
+    let bus = bus_with(dir.path(), Durability::EveryBatch, sync);
+    bus.create_topic("t", 1, TopicConfig::default()).unwrap();
+    let p = bus.producer("t").unwrap();
+    let pending = p.start_append(0, &[Record::new(b"x", 0)]).unwrap();
+    assert_eq!(pending.wait().unwrap_err().code(), "BUS_PARTITION_POISONED");
+    let err = p.start_append(0, &[Record::new(b"y", 0)]).err().unwrap();
+    assert_eq!(err.code(), "BUS_PARTITION_POISONED");
+}

@@ -13,8 +13,10 @@
 //!    it freezes it and sends a flush job down the same channel, so the job reaches stage B
 //!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
 //!    answers with the new runs; a second flush waits for the first.
-//! 2. Stage B records batches in order. After each it calls `Progress::durable` with the
-//!    batch's tag: the batch is on the bus and has receipts. Every `checkpoint_every` events
+//! 2. Stage B records batches in order, every batch already waiting in the queue together
+//!    with the first (group commit: one append and one fsync per partition for the group,
+//!    so the fsync latency is paid per group, not per batch). After a group it calls
+//!    `Progress::durable` with each batch's tag: the batch is on the bus and has receipts. Every `checkpoint_every` events
 //!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
 //!    where a replay persists its cursors: a cursor never gets ahead of durable receipts.
 //! 3. At the end, a final flush and checkpoint. On a failure either stage stops, the other
@@ -56,6 +58,9 @@ pub struct PipelineConfig {
     pub checkpoint_interval: Duration,
     /// Decided batches queued between the stages.
     pub queue_depth: usize,
+    /// Stage B records every batch already queued in one go, up to this many events: one
+    /// bus append (and fsync) per partition for the group.
+    pub group_events: usize,
 }
 
 impl Default for PipelineConfig {
@@ -63,7 +68,8 @@ impl Default for PipelineConfig {
         PipelineConfig {
             checkpoint_every: 100_000,
             checkpoint_interval: Duration::from_secs(1),
-            queue_depth: 4,
+            queue_depth: 16,
+            group_events: 1 << 17,
         }
     }
 }

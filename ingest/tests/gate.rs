@@ -392,8 +392,10 @@ fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
         checkpoints: 0,
         counts: BatchCounts::default(),
     };
+    // One batch per group (200 events), a checkpoint after every group.
     let cfg = PipelineConfig {
-        checkpoint_every: 1000,
+        checkpoint_every: 1,
+        group_events: 200,
         ..PipelineConfig::default()
     };
     std::thread::scope(|s| {
@@ -419,11 +421,11 @@ fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
         .unwrap();
         feeder.join().unwrap();
         assert_eq!(report.counts.events, 6000);
-        assert!(report.checkpoints >= 6);
+        assert_eq!((report.batches, report.checkpoints), (30, 31));
     });
     g2.close().unwrap();
     assert_eq!(progress.tags, (0..30).collect::<Vec<_>>());
-    assert!(progress.checkpoints >= 6);
+    assert_eq!(progress.checkpoints, 31);
     assert_eq!(receipts(d1.path()), receipts(d2.path()));
     assert_eq!(bus(&s1), bus(&s2));
     assert_eq!(progress.counts.events, 6000);

@@ -371,34 +371,30 @@ pub fn recover_partition(dir: &Path, interval: u32) -> Result<PartitionRecovery>
         let mut log = LogReader::open(&path)?;
         let mut scan = scan_segment(&mut log, base, interval, true)?;
         let gap = expected.filter(|&e| e != base);
-        if gap.is_none() && scan.damage.is_none() {
-            let last = i + 1 == bases.len();
-            if !last {
-                if let Some(rel) = scan.last_batch_rel {
-                    scan.index.seal_entry(rel);
-                }
-            }
-            scan.index.write_files(dir)?;
-            report.indexes_rebuilt += 1;
-            report.segments += 1;
-            report.end_offset = scan.end_offset;
-            expected = Some(scan.end_offset);
-            continue;
-        }
         // Damage (or a gap before this segment): keep what is intact, cut the rest.
-        if let Some(d) = &scan.damage {
-            if matches!(d.fault, Fault::UnsupportedVersion(_)) {
+        let (keep_this, position, reason) = match (gap, &scan.damage) {
+            (None, None) => {
+                if i + 1 < bases.len() {
+                    if let Some(rel) = scan.last_batch_rel {
+                        scan.index.seal_entry(rel);
+                    }
+                }
+                scan.index.write_files(dir)?;
+                report.indexes_rebuilt += 1;
+                report.segments += 1;
+                report.end_offset = scan.end_offset;
+                expected = Some(scan.end_offset);
+                continue;
+            }
+            (_, Some(d)) if matches!(d.fault, Fault::UnsupportedVersion(_)) => {
                 return Err(d.to_error(&path));
             }
-        }
-        let (keep_this, position, reason) = match (gap, &scan.damage) {
             (Some(e), _) => (
                 false,
                 0,
                 format!("segment starts at offset {base} but the previous segment ends at {e}"),
             ),
             (None, Some(d)) => (true, d.position, d.fault.to_string()),
-            (None, None) => unreachable!("handled above"),
         };
         let lost_from = if keep_this {
             scan.end_offset

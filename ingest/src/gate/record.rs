@@ -80,6 +80,31 @@ pub struct Recorder {
     pub(crate) flushes: u64,
 }
 
+/// Write the quarantine record of row `i` of `b`; returns its position.
+fn quarantine_record<T>(
+    log: &mut QuarantineLog,
+    b: &DecidedBatch<T>,
+    i: usize,
+    reason: crate::reason::ReasonCode,
+    conflict: Option<EbPos>,
+) -> Result<u64> {
+    let meta = &b.env.rows[i];
+    let body = json!({
+        "event_id": meta.event_id.as_ref().map(hex32_string),
+        "event_type": b.output.id,
+        "reason_codes": [reason.as_str()],
+        "detail": b.env.detail(i),
+        "source": {"file": &*b.origin.label, "row": b.origin.first_row + i as u64},
+        "ts_utc": (meta.ts != crate::envelope::build::NO_TS).then(|| format_rfc3339_micros(meta.ts)),
+        "conflicts_with": conflict.map(|eb| json!({"topic": b.output.topic, "partition": eb.partition, "offset": eb.offset})),
+        "envelope": serde_json::from_slice::<serde_json::Value>(b.env.value(i))
+            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b.env.value(i)).into_owned())),
+    });
+    let bytes =
+        serde_json::to_vec(&body).map_err(|e| IngestError::InvalidArgument(e.to_string()))?;
+    log.append(&bytes)
+}
+
 fn surrogate_id(output_id: &str, label: &str, row: u64) -> String {
     format!("{output_id}/{label}#{row}")
 }
@@ -87,146 +112,171 @@ fn surrogate_id(output_id: &str, label: &str, row: u64) -> String {
 impl Recorder {
     /// Record one decided batch (see the module doc).
     pub fn record<T>(&mut self, sink: &mut dyn Sink, b: &DecidedBatch<T>) -> Result<BatchCounts> {
-        let topic = b.output.topic;
-        let n = b.rows.len();
-        // 1. Append admitted events per partition, in row order.
-        let mut by_partition: BTreeMap<u32, Vec<usize>> = BTreeMap::new();
-        for (i, d) in b.rows.iter().enumerate() {
-            if *d == RowDecision::Admit {
-                by_partition
-                    .entry(b.env.rows[i].partition)
-                    .or_default()
-                    .push(i);
+        let mut counts = self.record_group(sink, &[b])?;
+        Ok(counts.pop().unwrap_or_default())
+    }
+
+    /// Record consecutive decided batches together: one append (and fsync) per partition
+    /// for all of them, one receipt write. Returns each batch's counts.
+    pub fn record_group<T>(
+        &mut self,
+        sink: &mut dyn Sink,
+        group: &[&DecidedBatch<T>],
+    ) -> Result<Vec<BatchCounts>> {
+        // 1. Append admitted events per topic and partition, in batch then row order.
+        let mut by_partition: BTreeMap<(&'static str, u32), Vec<(usize, usize)>> = BTreeMap::new();
+        for (k, b) in group.iter().enumerate() {
+            for (i, d) in b.rows.iter().enumerate() {
+                if *d == RowDecision::Admit {
+                    by_partition
+                        .entry((b.output.topic, b.env.rows[i].partition))
+                        .or_default()
+                        .push((k, i));
+                }
             }
         }
-        let mut offsets: Vec<u64> = vec![u64::MAX; n];
-        let records: Vec<Vec<SinkRecord<'_>>> = by_partition
-            .values()
-            .map(|rows| {
-                rows.iter()
-                    .map(|&i| SinkRecord {
-                        ts_micros: b.env.rows[i].ts,
-                        key: b.env.key(i),
-                        value: b.env.value(i),
-                    })
-                    .collect()
-            })
-            .collect();
-        let groups: Vec<(u32, &[SinkRecord<'_>])> = by_partition
-            .keys()
-            .zip(&records)
-            .map(|(&p, r)| (p, r.as_slice()))
-            .collect();
-        let firsts = sink
-            .append_many(topic, &groups)
-            .map_err(|e| IngestError::sink(topic, e))?;
-        for ((&p, rows), first) in by_partition.iter().zip(firsts) {
-            for (k, &i) in rows.iter().enumerate() {
-                offsets[i] = first + k as u64;
+        let mut offsets: Vec<Vec<u64>> =
+            group.iter().map(|b| vec![u64::MAX; b.rows.len()]).collect();
+        let mut topics: Vec<&'static str> = by_partition.keys().map(|k| k.0).collect();
+        topics.dedup();
+        for topic in topics {
+            let parts: Vec<(&(&'static str, u32), &Vec<(usize, usize)>)> =
+                by_partition.iter().filter(|(k, _)| k.0 == topic).collect();
+            let records: Vec<Vec<SinkRecord<'_>>> = parts
+                .iter()
+                .map(|(_, rows)| {
+                    rows.iter()
+                        .map(|&(k, i)| SinkRecord {
+                            ts_micros: group[k].env.rows[i].ts,
+                            key: group[k].env.key(i),
+                            value: group[k].env.value(i),
+                        })
+                        .collect()
+                })
+                .collect();
+            let groups: Vec<(u32, &[SinkRecord<'_>])> = parts
+                .iter()
+                .zip(&records)
+                .map(|((key, _), r)| (key.1, r.as_slice()))
+                .collect();
+            let firsts = sink
+                .append_many(topic, &groups)
+                .map_err(|e| IngestError::sink(topic, e))?;
+            for ((key, rows), first) in parts.iter().zip(firsts) {
+                for (j, &(k, i)) in rows.iter().enumerate() {
+                    offsets[k][i] = first + j as u64;
+                }
+                let wm = self.watermarks.entry(topic.to_string()).or_default();
+                wm.insert(key.1, first + rows.len() as u64);
             }
-            let wm = self.watermarks.entry(topic.to_string()).or_default();
-            wm.insert(p, first + rows.len() as u64);
         }
-        // 2 and 3. Quarantine records, then every receipt in row order.
+        // 2 and 3. Quarantine records, then every receipt in order.
         let resolve = |r: &OrigRef| -> Result<Option<EbPos>> {
-            match *r {
-                OrigRef::Known(eb) => Ok(Some(eb)),
-                OrigRef::Pending(seq) if seq >= b.first_seq => {
+            let seq = match *r {
+                OrigRef::Known(eb) => return Ok(Some(eb)),
+                OrigRef::Pending(seq) => seq,
+            };
+            for (k, b) in group.iter().enumerate() {
+                if seq >= b.first_seq && seq < b.first_seq + b.rows.len() as u64 {
                     let i = (seq - b.first_seq) as usize;
-                    Ok(offsets.get(i).filter(|&&o| o != u64::MAX).map(|&o| EbPos {
+                    let o = offsets[k][i];
+                    return Ok((o != u64::MAX).then(|| EbPos {
                         partition: b.env.rows[i].partition,
                         offset: o,
-                    }))
+                    }));
                 }
-                OrigRef::Pending(seq) => Ok(self.reader.read(seq)?.eb),
             }
+            Ok(self.reader.read(seq)?.eb)
         };
-        let mut counts = BatchCounts {
-            events: n as u64,
-            ..Default::default()
-        };
-        let mut encoded = Vec::with_capacity(n * crate::receipts::RECORD);
+        let total: usize = group.iter().map(|b| b.rows.len()).sum();
+        let mut encoded = Vec::with_capacity(total * crate::receipts::RECORD);
         let mut rid_entries = Vec::new();
-        for (i, d) in b.rows.iter().enumerate() {
-            let meta = &b.env.rows[i];
-            let seq = b.first_seq + i as u64;
-            let event_id_hex = meta.event_id.as_ref().map(hex32_string);
-            let (decision, eb, reasons, quarantine) = match d {
-                RowDecision::Admit => {
-                    counts.admitted += 1;
-                    let eb = EbPos {
-                        partition: meta.partition,
-                        offset: offsets[i],
-                    };
-                    (Decision::Admit, Some(eb), 0u16, None)
-                }
-                RowDecision::Duplicate(orig) => {
-                    counts.duplicates += 1;
-                    (Decision::Duplicate, resolve(orig)?, 0, None)
-                }
-                RowDecision::Quarantine { reason, conflict } => {
-                    counts.quarantined += 1;
-                    counts.by_reason[*reason as usize] += 1;
-                    let conflict = match conflict {
-                        Some(c) => resolve(c)?,
-                        None => None,
-                    };
-                    let row = b.origin.first_row + i as u64;
-                    let body = json!({
-                        "event_id": event_id_hex,
-                        "event_type": b.output.id,
-                        "reason_codes": [reason.as_str()],
-                        "detail": b.env.detail(i),
-                        "source": {"file": &*b.origin.label, "row": row},
-                        "ts_utc": (meta.ts != crate::envelope::build::NO_TS).then(|| format_rfc3339_micros(meta.ts)),
-                        "conflicts_with": conflict.map(|eb| json!({"topic": b.output.topic, "partition": eb.partition, "offset": eb.offset})),
-                        "envelope": serde_json::from_slice::<serde_json::Value>(b.env.value(i))
-                            .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(b.env.value(i)).into_owned())),
-                    });
-                    let bytes = serde_json::to_vec(&body)
-                        .map_err(|e| IngestError::InvalidArgument(e.to_string()))?;
-                    let pos = self.quarantine.append(&bytes)?;
-                    (Decision::Quarantine, None, reason.bit(), Some(pos))
-                }
+        let mut all_counts = Vec::with_capacity(group.len());
+        for (k, b) in group.iter().enumerate() {
+            let mut counts = BatchCounts {
+                events: b.rows.len() as u64,
+                ..Default::default()
             };
-            let rid = match &event_id_hex {
-                Some(id) => receipt_id_bytes(decision, id),
-                None => receipt_id_bytes(
-                    decision,
-                    &surrogate_id(b.output.id, &b.origin.label, b.origin.first_row + i as u64),
-                ),
-            };
-            if decision != Decision::Admit {
-                rid_entries.push((receipt_id_key(&rid), seq));
+            for (i, d) in b.rows.iter().enumerate() {
+                let meta = &b.env.rows[i];
+                let seq = b.first_seq + i as u64;
+                let ts = (meta.ts != crate::envelope::build::NO_TS).then_some(meta.ts);
+                let mut rec = ReceiptRecord {
+                    decision: Decision::Admit,
+                    reasons: 0,
+                    ctx: b.ctx_ids.get(meta.pin_set as usize).copied().unwrap_or(0),
+                    ts,
+                    event_id: meta.event_id,
+                    payload_hash: meta.payload_hash,
+                    // ADMIT receipt ids are derived from the event id when rendered.
+                    receipt_id: [0; 16],
+                    eb: None,
+                    quarantine: None,
+                };
+                match d {
+                    RowDecision::Admit => {
+                        counts.admitted += 1;
+                        rec.eb = Some(EbPos {
+                            partition: meta.partition,
+                            offset: offsets[k][i],
+                        });
+                    }
+                    RowDecision::Duplicate(orig) => {
+                        counts.duplicates += 1;
+                        rec.decision = Decision::Duplicate;
+                        rec.eb = resolve(orig)?;
+                    }
+                    RowDecision::Quarantine { reason, conflict } => {
+                        counts.quarantined += 1;
+                        counts.by_reason[*reason as usize] += 1;
+                        let conflict = match conflict {
+                            Some(c) => resolve(c)?,
+                            None => None,
+                        };
+                        rec.decision = Decision::Quarantine;
+                        rec.reasons = reason.bit();
+                        rec.quarantine = Some(quarantine_record(
+                            &mut self.quarantine,
+                            b,
+                            i,
+                            *reason,
+                            conflict,
+                        )?);
+                    }
+                }
+                if rec.decision != Decision::Admit {
+                    let id_text = match &meta.event_id {
+                        Some(id) => hex32_string(id),
+                        None => surrogate_id(
+                            b.output.id,
+                            &b.origin.label,
+                            b.origin.first_row + i as u64,
+                        ),
+                    };
+                    rec.receipt_id = receipt_id_bytes(rec.decision, &id_text);
+                    rid_entries.push((receipt_id_key(&rec.receipt_id), seq));
+                }
+                rec.encode(&mut encoded);
             }
-            ReceiptRecord {
-                decision,
-                reasons,
-                ctx: b.ctx_ids.get(meta.pin_set as usize).copied().unwrap_or(0),
-                ts: (meta.ts != crate::envelope::build::NO_TS).then_some(meta.ts),
-                event_id: meta.event_id,
-                payload_hash: meta.payload_hash,
-                receipt_id: rid,
-                eb,
-                quarantine,
-            }
-            .encode(&mut encoded);
+            all_counts.push(counts);
         }
-        let first = self.receipts.append(&encoded)?;
-        if first != b.first_seq {
-            return Err(IngestError::corrupt(
-                self.manifest_path.clone(),
-                0,
-                format!(
-                    "receipt seq {first} written where {} was decided",
-                    b.first_seq
-                ),
-            ));
+        if let Some(first_batch) = group.first() {
+            let first = self.receipts.append(&encoded)?;
+            if first != first_batch.first_seq {
+                return Err(IngestError::corrupt(
+                    self.manifest_path.clone(),
+                    0,
+                    format!(
+                        "receipt seq {first} written where {} was decided",
+                        first_batch.first_seq
+                    ),
+                ));
+            }
         }
         for (k, seq) in rid_entries {
             self.rid_mem.insert(k, MemEntry { seq, hash: [0; 32] });
         }
-        Ok(counts)
+        Ok(all_counts)
     }
 
     /// fsync the quarantine and receipt logs (before a checkpoint names their events).

@@ -131,11 +131,15 @@ impl MemTable {
         (tag >> self.shift) as usize
     }
 
-    /// Start loading the tag line `key` will probe.
+    /// Start loading the tag line `key` will probe and the slot an insert would write
+    /// (a slot may straddle two cache lines: both are requested).
     #[inline]
     pub fn prefetch(&self, key: &Hash32) {
         let i = self.home(tag_of(key));
         prefetch(self.tags.as_ptr().wrapping_add(i));
+        let slot = self.slots.as_ptr().wrapping_add(i);
+        prefetch(slot);
+        prefetch(slot.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
     }
 
     /// The slot holding `key`, or the empty slot where it would go.

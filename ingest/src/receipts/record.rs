@@ -11,7 +11,8 @@
 //! 16   8  ts_utc              UTC micros
 //! 24   8  eb offset
 //! 32   8  quarantine position byte position of the record in quarantine.log
-//! 40  16  receipt_id          first 16 bytes of sha256("DECISION:event_id")
+//! 40  16  receipt_id          first 16 bytes of sha256("DECISION:event_id"); zeros for
+//!                             ADMIT (derived from event_id when rendered)
 //! 56  32  event_id
 //! 88  32  payload_hash
 //! 120  8  zeros (reserved)

@@ -15,7 +15,7 @@ use sluice_storage::timefmt::format_rfc3339_micros;
 
 use super::context::ReceiptContext;
 use super::record::ReceiptRecord;
-use crate::ids::{dedupe_key, hex16, hex32_string};
+use crate::ids::{dedupe_key, hex16, hex32_string, receipt_id};
 use crate::reason::ReasonCode;
 
 /// The receipt JSON of a record.
@@ -39,8 +39,13 @@ pub fn render(rec: &ReceiptRecord, ctx: Option<&ReceiptContext>) -> Value {
         }),
         _ => Value::Null,
     };
+    // ADMIT records do not store their id: it is derived from the event id.
+    let receipt_id = match (rec.decision, rec.event_id.as_ref()) {
+        (crate::reason::Decision::Admit, Some(id)) => receipt_id(rec.decision, &hex32_string(id)),
+        _ => hex16(&rec.receipt_id),
+    };
     json!({
-        "receipt_id": hex16(&rec.receipt_id),
+        "receipt_id": receipt_id,
         "decision": rec.decision.as_str(),
         "event_id": rec.event_id.as_ref().map(hex32_string),
         "event_type": ctx.map(|c| c.event_type.clone()),

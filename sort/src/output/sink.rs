@@ -142,7 +142,7 @@ pub fn write_view(
     let props = writer_properties(plan, config.zstd_level)?;
     let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
     let mut writer = PartWriter::new(dir, plan.schema.clone(), props, config.part_size);
-    let mut merger = Merger::new(sources, &plan.work_schema)?;
+    let mut merger = Merger::new(sources, &plan.work_schema, config.row_group_rows);
     let columns = merger.work_columns();
     let rg_rows = config.row_group_rows;
     let mut stats = ViewStats::default();
@@ -152,7 +152,7 @@ pub fn write_view(
     // Time spent in each step (wall, summed), logged at debug level.
     let mut timings = [std::time::Duration::ZERO; 3];
     let mut pending = merger.next_chunk(rg_rows)?;
-    while let Some(mut chunk) = pending {
+    while let Some(chunk) = pending {
         let t0 = std::time::Instant::now();
         // Step 1.
         for &k in &chunk.keys {
@@ -169,9 +169,8 @@ pub fn write_view(
         }
         // Step 2.
         let work = gather_chunk(&chunk, columns)?;
-        let releases = chunk.take_releases();
+        // Dropping the chunk's pieces releases the spill pages nothing reads any more.
         drop(chunk);
-        merge::release_all(&releases);
         let out = plan.to_output(work);
         let t1 = std::time::Instant::now();
         // Step 3.

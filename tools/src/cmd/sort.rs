@@ -173,8 +173,34 @@ fn human(r: &ViewReport) -> String {
     )
 }
 
+/// Keep freed memory in the process instead of returning it to the kernel after every large
+/// free: the sort allocates and frees row-group-sized buffers continuously, and on the
+/// platform's VMs a fresh page costs a fault and a zeroing (measured: 545k minor faults and
+/// 4 s of system time for 20M rows without this, 196k and 1.6 s with it; docs/sort.md).
+/// Peak RSS is unaffected (the budget bounds what is live at once). Applies to `--copy-floor`
+/// too, so the comparison stays fair.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn tune_allocator() {
+    const M_TRIM_THRESHOLD: i32 = -1;
+    const M_MMAP_THRESHOLD: i32 = -3;
+    unsafe extern "C" {
+        fn mallopt(param: i32, value: i32) -> i32;
+    }
+    // SAFETY: `mallopt` is glibc's documented tuning call; these parameters only change
+    // when memory is returned to the kernel, and it is called before any worker thread of
+    // the sort exists.
+    unsafe {
+        mallopt(M_MMAP_THRESHOLD, 32 << 20);
+        mallopt(M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn tune_allocator() {}
+
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
+    tune_allocator();
     let config = config(&args)?;
     let sources = sources(&args)?;
     let bars = Bars {

@@ -393,7 +393,7 @@ pub fn run(opts: &ReplayOptions, tick: &(dyn Fn(&Live) + Sync)) -> anyhow::Resul
     let pcfg = PipelineConfig {
         checkpoint_every: opts.checkpoint_every.max(1),
         checkpoint_interval: opts.checkpoint_interval,
-        queue_depth: 4,
+        ..PipelineConfig::default()
     };
     let convert = |s: Slice| {
         let n = s.batch.len() as u64;

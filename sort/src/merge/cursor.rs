@@ -1,0 +1,196 @@
+//! One sorted source in the merge: the batches loaded so far and the position in them.
+//!
+//! In-memory chunks are one batch. Spilled segments load batch after batch from their
+//! mapped file as the merge reaches them; each loaded batch carries the [`BatchPages`]
+//! token that releases its pages once the cursor and every piece taken from it are done.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::UInt64Type;
+use arrow_array::RecordBatch;
+
+use super::gather::{BatchPages, Piece};
+use super::Source;
+use crate::error::Result;
+use crate::spill::file::MappedRun;
+
+/// A loaded batch and its keys.
+struct Loaded {
+    batch: RecordBatch,
+    keys: Vec<u128>,
+    pages: Option<Arc<BatchPages>>,
+}
+
+/// Batches still to load.
+enum Feed {
+    None,
+    Spilled { run: Arc<MappedRun>, next: usize, end: usize },
+}
+
+/// One source's position.
+pub struct Cursor {
+    loaded: VecDeque<Loaded>,
+    /// Rows of `loaded.front()` already taken.
+    front_pos: usize,
+    /// Loaded rows not yet taken.
+    loaded_rows: usize,
+    feed: Feed,
+}
+
+/// The keys of a spilled batch (its last two columns).
+fn spilled_keys(batch: &RecordBatch) -> Vec<u128> {
+    let n = batch.num_columns();
+    let hi = batch.column(n - 2).as_primitive::<UInt64Type>().values();
+    let lo = batch.column(n - 1).as_primitive::<UInt64Type>().values();
+    hi.iter()
+        .zip(lo.iter())
+        .map(|(&h, &l)| ((h as u128) << 64) | l as u128)
+        .collect()
+}
+
+impl Cursor {
+    pub fn open(source: Source) -> Cursor {
+        let mut c = Cursor {
+            loaded: VecDeque::new(),
+            front_pos: 0,
+            loaded_rows: 0,
+            feed: Feed::None,
+        };
+        match source {
+            Source::Chunk(chunk) => {
+                if chunk.rows() > 0 {
+                    c.loaded_rows = chunk.rows();
+                    c.loaded.push_back(Loaded {
+                        batch: chunk.batch,
+                        keys: chunk.keys,
+                        pages: None,
+                    });
+                }
+            }
+            Source::Segment(run, seg) => {
+                c.feed = Feed::Spilled {
+                    run,
+                    next: seg.first,
+                    end: seg.first + seg.batches,
+                };
+            }
+        }
+        c
+    }
+
+    /// Load the next batch; `false` when there is none.
+    fn load_one(&mut self) -> Result<bool> {
+        let Feed::Spilled { run, next, end } = &mut self.feed else {
+            return Ok(false);
+        };
+        while *next < *end {
+            let i = *next;
+            *next += 1;
+            let batch = run.batch(i)?;
+            let pages = Arc::new(BatchPages {
+                run: run.clone(),
+                batch: i,
+            });
+            if batch.num_rows() == 0 {
+                continue;
+            }
+            let keys = spilled_keys(&batch);
+            self.loaded_rows += keys.len();
+            self.loaded.push_back(Loaded {
+                batch,
+                keys,
+                pages: Some(pages),
+            });
+            return Ok(true);
+        }
+        self.feed = Feed::None;
+        Ok(false)
+    }
+
+    /// Whether rows remain (loading the next batch if needed).
+    pub fn has_rows(&mut self) -> Result<bool> {
+        Ok(self.loaded_rows > 0 || self.load_one()?)
+    }
+
+    /// The key `ahead` rows past the current position, or `None` past the end.
+    pub fn key_ahead(&mut self, ahead: usize) -> Result<Option<u128>> {
+        while self.loaded_rows <= ahead {
+            if !self.load_one()? {
+                return Ok(None);
+            }
+        }
+        let mut a = ahead + self.front_pos;
+        for l in &self.loaded {
+            if a < l.keys.len() {
+                return Ok(Some(l.keys[a]));
+            }
+            a -= l.keys.len();
+        }
+        Ok(None)
+    }
+
+    /// How many remaining keys are below `x`, counting no further than `cap` (the result
+    /// is `min(count, cap)`; batches are loaded only as far as needed).
+    pub fn count_below(&mut self, x: u128, cap: usize) -> Result<usize> {
+        let mut count = 0usize;
+        let mut idx = 0usize;
+        let mut start = self.front_pos;
+        loop {
+            if idx == self.loaded.len() && (count >= cap || !self.load_one()?) {
+                break;
+            }
+            let keys = &self.loaded[idx].keys[start..];
+            let n = keys.partition_point(|&k| k < x);
+            count += n;
+            if n < keys.len() || count >= cap {
+                break;
+            }
+            idx += 1;
+            start = 0;
+        }
+        Ok(count.min(cap))
+    }
+
+    /// Take the next `n` rows: append one piece per batch touched (ids from `base` on), and
+    /// each row's key with `piece id << OFFSET_BITS | row within the piece` to `entries`.
+    pub fn take(
+        &mut self,
+        mut n: usize,
+        base: u64,
+        pieces: &mut Vec<Piece>,
+        entries: &mut Vec<(u128, u64)>,
+    ) -> Result<()> {
+        while n > 0 {
+            if self.loaded.is_empty() && !self.load_one()? {
+                break;
+            }
+            let Some(front) = self.loaded.front() else {
+                break;
+            };
+            let len = (front.keys.len() - self.front_pos).min(n);
+            let piece = base + pieces.len() as u64;
+            entries.extend(
+                front.keys[self.front_pos..self.front_pos + len]
+                    .iter()
+                    .enumerate()
+                    .map(|(j, &k)| (k, (piece << super::OFFSET_BITS) | j as u64)),
+            );
+            pieces.push(Piece {
+                batch: front.batch.clone(),
+                start: self.front_pos,
+                len,
+                pages: front.pages.clone(),
+            });
+            self.front_pos += len;
+            self.loaded_rows -= len;
+            n -= len;
+            if self.front_pos == front.keys.len() {
+                self.loaded.pop_front();
+                self.front_pos = 0;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,339 @@
+//! The gather of a merged window: rows from many sorted sources into one output array.
+//!
+//! A row-by-row gather in output order (arrow's `interleave`) reads the sources in the
+//! order the merge emits them: hundreds of interleaved streams, which defeat the hardware
+//! prefetcher, so nearly every new cache line is a trip to DRAM (measured on the 2-core
+//! VM: 11 ns per `i64` and 34 ns per 27-byte string at 300 sources). Here each source's
+//! rows of the window are a contiguous slice, read **sequentially**, and *scattered* into
+//! the output, which is small enough (one row group) to stay in cache:
+//!
+//! ```text
+//!  piece 0: src rows a..a+n  ──sequential read──►  out[pos[0]], out[pos[1]], …  (in cache)
+//!  piece 1: src rows b..b+m  ──sequential read──►  out[pos[n]], …
+//! ```
+//!
+//! Strings take two passes (lengths, then bytes). Types without a kernel here fall back to
+//! `interleave`.
+
+use std::sync::Arc;
+
+use arrow_array::cast::AsArray;
+use arrow_array::types::{BinaryType, ByteArrayType, LargeBinaryType, LargeUtf8Type, Utf8Type};
+use arrow_array::{
+    downcast_primitive_array, Array, ArrayRef, BooleanArray, GenericByteArray, OffsetSizeTrait,
+    PrimitiveArray, RecordBatch,
+};
+use arrow_buffer::{
+    ArrowNativeType, BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer,
+};
+use arrow_schema::DataType;
+
+use crate::error::{Result, SortError};
+
+/// A contiguous slice of one source batch taking part in a gather. `pages` (spilled
+/// batches only) releases the batch's mapped pages when the last holder drops it.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub batch: RecordBatch,
+    pub start: usize,
+    pub len: usize,
+    pub pages: Option<Arc<BatchPages>>,
+}
+
+/// The mapped pages of one spilled batch; dropped (by the cursor and by every piece taken
+/// from the batch) once nothing can read them again, which releases them
+/// (`madvise(MADV_DONTNEED)`) so resident memory stays bounded.
+#[derive(Debug)]
+pub struct BatchPages {
+    pub run: Arc<crate::spill::file::MappedRun>,
+    pub batch: usize,
+}
+
+impl Drop for BatchPages {
+    fn drop(&mut self) {
+        self.run.release(self.batch);
+    }
+}
+
+/// Output validity: `None` if no piece has a null in its slice.
+fn scatter_nulls(arrays: &[(&dyn Array, &Piece)], pos: &[u32], n: usize) -> Option<NullBuffer> {
+    let any = arrays.iter().any(|(a, p)| {
+        a.nulls()
+            .is_some_and(|nb| nb.slice(p.start, p.len).null_count() > 0)
+    });
+    if !any {
+        return None;
+    }
+    let mut valid = vec![true; n];
+    let mut base = 0;
+    for (a, p) in arrays {
+        if let Some(nb) = a.nulls() {
+            for j in 0..p.len {
+                valid[pos[base + j] as usize] = nb.is_valid(p.start + j);
+            }
+        }
+        base += p.len;
+    }
+    Some(NullBuffer::from(valid))
+}
+
+fn scatter_primitive<T: arrow_array::ArrowPrimitiveType>(
+    arrays: &[(&PrimitiveArray<T>, &Piece)],
+    pos: &[u32],
+    n: usize,
+) -> Vec<T::Native> {
+    let mut out = vec![T::Native::default(); n];
+    let mut base = 0;
+    for (a, p) in arrays {
+        let src = &a.values()[p.start..p.start + p.len];
+        let dst = &pos[base..base + p.len];
+        for (v, &o) in src.iter().zip(dst) {
+            out[o as usize] = *v;
+        }
+        base += p.len;
+    }
+    out
+}
+
+/// Copy a short value with a couple of fixed-size (inlined) moves instead of a `memmove`
+/// call: overlapping head and tail copies cover every length exactly.
+#[inline(always)]
+fn copy_small(dst: &mut [u8], src: &[u8]) {
+    let n = src.len();
+    match n {
+        0 => {}
+        1..=3 => {
+            dst[0] = src[0];
+            dst[n / 2] = src[n / 2];
+            dst[n - 1] = src[n - 1];
+        }
+        4..=7 => {
+            dst[..4].copy_from_slice(&src[..4]);
+            dst[n - 4..].copy_from_slice(&src[n - 4..]);
+        }
+        8..=15 => {
+            dst[..8].copy_from_slice(&src[..8]);
+            dst[n - 8..].copy_from_slice(&src[n - 8..]);
+        }
+        16..=32 => {
+            dst[..16].copy_from_slice(&src[..16]);
+            dst[n - 16..].copy_from_slice(&src[n - 16..]);
+        }
+        _ => dst.copy_from_slice(src),
+    }
+}
+
+fn scatter_bytes<T: ByteArrayType>(
+    arrays: &[(&GenericByteArray<T>, &Piece)],
+    pos: &[u32],
+    n: usize,
+) -> Result<(OffsetBuffer<T::Offset>, Buffer)> {
+    // Pass 1: lengths at their output positions, then offsets.
+    let mut lens = vec![0usize; n];
+    let mut base = 0;
+    for (a, p) in arrays {
+        let offs = a.value_offsets();
+        for j in 0..p.len {
+            let i = p.start + j;
+            lens[pos[base + j] as usize] = (offs[i + 1] - offs[i]).as_usize();
+        }
+        base += p.len;
+    }
+    let mut starts = Vec::with_capacity(n + 1);
+    let mut total = 0usize;
+    starts.push(0usize);
+    for l in &lens {
+        total += l;
+        starts.push(total);
+    }
+    let offsets: Vec<T::Offset> = starts
+        .iter()
+        .map(|&s| {
+            T::Offset::from_usize(s).ok_or_else(|| {
+                SortError::Config(format!("gathered strings exceed the offset range ({s})"))
+            })
+        })
+        .collect::<Result<_>>()?;
+    // Pass 2: the bytes.
+    let mut data = vec![0u8; total];
+    let mut base = 0;
+    for (a, p) in arrays {
+        let offs = a.value_offsets();
+        let src = a.value_data();
+        for j in 0..p.len {
+            let i = p.start + j;
+            let (s, e) = (offs[i].as_usize(), offs[i + 1].as_usize());
+            let o = pos[base + j] as usize;
+            copy_small(&mut data[starts[o]..starts[o + 1]], &src[s..e]);
+        }
+        base += p.len;
+    }
+    // Offsets start at 0, are non-decreasing and end at `data.len()`.
+    Ok((
+        OffsetBuffer::new(ScalarBuffer::from(offsets)),
+        Buffer::from_vec(data),
+    ))
+}
+
+fn gather_bytes<T: ByteArrayType>(
+    pieces: &[Piece],
+    column: usize,
+    pos: &[u32],
+    n: usize,
+) -> Result<ArrayRef>
+where
+    T::Offset: OffsetSizeTrait,
+{
+    let arrays: Vec<(&GenericByteArray<T>, &Piece)> = pieces
+        .iter()
+        .map(|p| (p.batch.column(column).as_bytes::<T>(), p))
+        .collect();
+    let dyns: Vec<(&dyn Array, &Piece)> = arrays.iter().map(|(a, p)| (*a as &dyn Array, *p)).collect();
+    let nulls = scatter_nulls(&dyns, pos, n);
+    let (offsets, data) = scatter_bytes(&arrays, pos, n)?;
+    // SAFETY: the bytes are copies of whole values of arrays of the same type `T`
+    // (valid UTF-8 for strings), and `offsets` delimit exactly those copies.
+    let array = unsafe { GenericByteArray::<T>::new_unchecked(offsets, data, nulls) };
+    Ok(Arc::new(array))
+}
+
+/// Gather column `column` of `pieces` into an array of `n` rows, where the `j`-th row of
+/// the pieces (concatenated in order) goes to output position `pos[j]`.
+pub fn gather_column(pieces: &[Piece], column: usize, pos: &[u32], n: usize) -> Result<ArrayRef> {
+    let Some(first) = pieces.first() else {
+        return Ok(arrow_array::new_empty_array(&DataType::Null));
+    };
+    let dt = first.batch.column(column).data_type().clone();
+    match &dt {
+        DataType::Utf8 => return gather_bytes::<Utf8Type>(pieces, column, pos, n),
+        DataType::LargeUtf8 => return gather_bytes::<LargeUtf8Type>(pieces, column, pos, n),
+        DataType::Binary => return gather_bytes::<BinaryType>(pieces, column, pos, n),
+        DataType::LargeBinary => return gather_bytes::<LargeBinaryType>(pieces, column, pos, n),
+        DataType::Boolean => {
+            let arrays: Vec<(&dyn Array, &Piece)> = pieces
+                .iter()
+                .map(|p| (p.batch.column(column).as_ref(), p))
+                .collect();
+            let mut bits = vec![false; n];
+            let mut base = 0;
+            for (a, p) in &arrays {
+                let b = a.as_boolean();
+                for j in 0..p.len {
+                    bits[pos[base + j] as usize] = b.value(p.start + j);
+                }
+                base += p.len;
+            }
+            let nulls = scatter_nulls(&arrays, pos, n);
+            let values = BooleanBuffer::from(bits);
+            return Ok(Arc::new(BooleanArray::new(values, nulls)));
+        }
+        _ => {}
+    }
+    let col0 = first.batch.column(column);
+    downcast_primitive_array!(
+        col0 => Ok(gather_primitive(col0, pieces, column, pos, n)),
+        _ => fallback(pieces, column, pos, n)
+    )
+}
+
+/// The primitive kernel; `_witness` (the first piece's column) fixes the type `T`.
+fn gather_primitive<T: arrow_array::ArrowPrimitiveType>(
+    _witness: &PrimitiveArray<T>,
+    pieces: &[Piece],
+    column: usize,
+    pos: &[u32],
+    n: usize,
+) -> ArrayRef {
+    let arrays: Vec<(&PrimitiveArray<T>, &Piece)> = pieces
+        .iter()
+        .map(|p| (p.batch.column(column).as_primitive::<T>(), p))
+        .collect();
+    let values = scatter_primitive(&arrays, pos, n);
+    let dyns: Vec<(&dyn Array, &Piece)> = arrays
+        .iter()
+        .map(|(a, p)| (*a as &dyn Array, *p))
+        .collect();
+    let nulls = scatter_nulls(&dyns, pos, n);
+    let dt = pieces[0].batch.column(column).data_type().clone();
+    Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls).with_data_type(dt))
+}
+
+/// Any other type: arrow's `interleave` with indices rebuilt in output order.
+fn fallback(pieces: &[Piece], column: usize, pos: &[u32], n: usize) -> Result<ArrayRef> {
+    let mut indices = vec![(0usize, 0usize); n];
+    let mut base = 0;
+    for (pi, p) in pieces.iter().enumerate() {
+        for j in 0..p.len {
+            indices[pos[base + j] as usize] = (pi, p.start + j);
+        }
+        base += p.len;
+    }
+    let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p.batch.column(column).as_ref()).collect();
+    arrow_select::interleave::interleave(&arrays, &indices)
+        .map_err(|e| SortError::Config(format!("gather: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow_array::{Int64Array, StringArray, UInt32Array};
+    use arrow_schema::{Field, Schema};
+
+    use super::*;
+
+    fn batch(ids: Vec<Option<i64>>, names: Vec<Option<&str>>, codes: Vec<u32>) -> RecordBatch {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new("code", DataType::UInt32, false),
+            Field::new("flag", DataType::Boolean, false),
+        ]));
+        let flags: Vec<bool> = codes.iter().map(|c| c % 2 == 0).collect();
+        RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(ids)),
+                Arc::new(StringArray::from(names)),
+                Arc::new(UInt32Array::from(codes)),
+                Arc::new(BooleanArray::from(flags)),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn scatter_gather_equals_interleave() {
+        let a = batch(
+            vec![Some(1), None, Some(3), Some(4)],
+            vec![Some("a"), Some("bb"), None, Some("dddd")],
+            vec![1, 2, 3, 4],
+        );
+        let b = batch(
+            vec![Some(10), Some(20), Some(30)],
+            vec![Some("x"), Some(""), Some("zzz")],
+            vec![10, 20, 30],
+        );
+        let pieces = vec![
+            Piece {
+                batch: a.clone(),
+                start: 1,
+                len: 3,
+                pages: None,
+            },
+            Piece {
+                batch: b.clone(),
+                start: 0,
+                len: 2,
+                pages: None,
+            },
+        ];
+        // Output order: b0, a1, a2, b1, a3
+        let pos = vec![1, 2, 4, 0, 3];
+        let order = [(1usize, 0usize), (0, 1), (0, 2), (1, 1), (0, 3)];
+        for c in 0..4 {
+            let got = gather_column(&pieces, c, &pos, 5).unwrap();
+            let arrays = [a.column(c).as_ref(), b.column(c).as_ref()];
+            let want = arrow_select::interleave::interleave(&arrays, &order).unwrap();
+            assert_eq!(got.as_ref(), want.as_ref(), "column {c}");
+        }
+    }
+}
