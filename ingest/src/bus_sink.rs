@@ -15,7 +15,7 @@ use crate::error::SinkError;
 use crate::sink::{Sink, SinkRecord, Visit};
 
 /// zstd level of the topics the gate creates (fast; envelopes compress well anyway).
-pub const ZSTD_LEVEL: i32 = 1;
+pub const ZSTD_LEVEL: i32 = -3;
 const PARALLEL_APPENDS: bool = false;
 
 fn err(e: BusError) -> SinkError {

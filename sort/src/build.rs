@@ -245,6 +245,12 @@ fn build_in_pool(
     let view_root = fs::canonicalize(&source.view_root)
         .map_err(|e| SortError::io(&source.view_root, e))?;
     let dir = view_dir(&view_root, &source.output_id);
+    let temp_root = config
+        .temp_dir
+        .clone()
+        .unwrap_or_else(|| default_temp_root(&view_root));
+    // Spill directories of killed builds go even if this build turns out to be a skip.
+    crate::spill::clean_stale(&temp_root);
     // Step 2.
     let id = identity(config, source);
     if let Some(skipped) = apply_rules(config, source, &id, &dir, started)? {
@@ -259,16 +265,13 @@ fn build_in_pool(
         });
     }
     let budget = config.budget();
-    let temp_root = config
-        .temp_dir
-        .clone()
-        .unwrap_or_else(|| default_temp_root(&view_root));
     let space = Arc::new(TempSpace::create(&temp_root, config.max_temp_size)?);
     let mut staging = Staging::create(&view_root, &source.output_id)?;
     // Step 4.
     let phase1 = generate_runs(&plan, &budget, &space, progress)?;
     let runs = phase1.sorted_runs();
     plan.freeze();
+    crate::fault::pause("after-phase1");
     tracing::debug!(
         elapsed_s = started.elapsed().as_secs_f64(),
         cpu_s = process_cpu_s(),
@@ -336,6 +339,7 @@ fn build_in_pool(
         created_utc: created,
     };
     write_json_atomic(&staging.path.join(MANIFEST_FILE), &manifest)?;
+    crate::fault::pause("before-publish");
     publish(&staging.path, &dir, dir.exists())?;
     staging.armed = false;
     Ok(ViewReport {

@@ -57,6 +57,7 @@ pub mod build;
 pub mod config;
 pub mod dict;
 pub mod error;
+pub mod fault;
 pub mod key;
 pub mod merge;
 pub mod output;

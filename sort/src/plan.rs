@@ -259,7 +259,18 @@ impl SourcePlan {
         let mut tasks = Vec::new();
         let mut total_rows = 0u64;
         for (fi, (path, meta)) in paths.iter().zip(footers).enumerate() {
-            let options = ArrowReaderOptions::new().with_schema(read_schema.clone());
+            // The reader insists on each file's own nullability.
+            let own = meta.schema();
+            let file_schema = Arc::new(Schema::new_with_metadata(
+                read_schema
+                    .fields()
+                    .iter()
+                    .zip(own.fields())
+                    .map(|(f, o)| f.as_ref().clone().with_nullable(o.is_nullable()))
+                    .collect::<Vec<_>>(),
+                read_schema.metadata().clone(),
+            ));
+            let options = ArrowReaderOptions::new().with_schema(file_schema);
             let meta = ArrowReaderMetadata::try_new(meta.metadata().clone(), options)
                 .map_err(|e| SortError::parquet(path, e))?;
             let mut first_row = 0u64;

@@ -19,6 +19,8 @@ impl std::fmt::Display for CliError {
 }
 
 impl CliError {
+    /// Build the error already boxed as `anyhow::Error`, which is what commands return.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new(code: &'static str, message: impl Into<String>) -> anyhow::Error {
         anyhow::Error::new(CliError {
             code,

@@ -42,7 +42,8 @@ fn owner_pid(name: &str) -> Option<u32> {
     name.strip_prefix(DIR_PREFIX)?.split('-').next()?.parse().ok()
 }
 
-/// Remove spill directories under `root` left by processes that no longer exist.
+/// Remove spill directories under `root` left by processes that no longer exist (and
+/// `root` itself if that leaves it empty).
 pub fn clean_stale(root: &Path) {
     let Ok(entries) = fs::read_dir(root) else {
         return;
@@ -55,14 +56,15 @@ pub fn clean_stale(root: &Path) {
             }
         }
     }
+    let _ = fs::remove_dir(root);
 }
 
 impl TempSpace {
     /// Create this sort's spill directory under `root` (created if missing), after removing
     /// stale directories of dead processes.
     pub fn create(root: &Path, limit: Option<u64>) -> Result<Self> {
-        fs::create_dir_all(root).map_err(|e| SortError::io(root, e))?;
         clean_stale(root);
+        fs::create_dir_all(root).map_err(|e| SortError::io(root, e))?;
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_nanos())
@@ -182,6 +184,7 @@ mod tests {
         let dead = d.path().join(format!("{DIR_PREFIX}0-1"));
         let live = d.path().join(format!("{DIR_PREFIX}{}-2", std::process::id()));
         let other = d.path().join("unrelated");
+        // (`other` keeps the root non-empty, so the root itself stays.)
         for p in [&dead, &live, &other] {
             fs::create_dir(p).unwrap();
         }

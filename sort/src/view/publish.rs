@@ -104,6 +104,7 @@ pub fn publish(staging: &Path, final_dir: &Path, replace: bool) -> Result<()> {
         Ok(()) => {
             // The old view now sits at the staging path.
             fsync_dir(parent)?;
+            crate::fault::pause("after-swap");
             fs::remove_dir_all(staging).map_err(|e| SortError::io(staging, e))?;
             Ok(())
         }

@@ -1,0 +1,408 @@
+//! End-to-end tests of `sluice sort`: the JSON summary, receipts and skips, the
+//! environment knobs, `--input`, the copy floor, and every error code the command can
+//! return (each leaving nothing published and nothing behind).
+
+mod sort_support;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use arrow_array::cast::AsArray;
+use sluice_storage::view::{
+    source_locator_digest, stream_view_id, StreamSortReceipt, MANIFEST_FILE, RECEIPT_FILE,
+};
+use sluice_tests::sluice;
+use sort_support::*;
+
+const KNOBS: [&str; 4] = [
+    "STREAM_SORT_MEMORY_LIMIT",
+    "STREAM_SORT_TEMP_DIR",
+    "STREAM_SORT_MAX_TEMP_SIZE",
+    "STREAM_SORT_THREADS",
+];
+
+/// `sluice sort --json` with the platform's knobs cleared.
+fn sort() -> Command {
+    let mut c = sluice!();
+    c.args(["sort", "--json"]);
+    for v in KNOBS {
+        c.env_remove(v);
+    }
+    c.env_remove("SLUICE_SORT_FAULT");
+    c
+}
+
+fn sort_output(root: &Path) -> Command {
+    let mut c = sort();
+    c.arg("--engine-root").arg(root).args(["--output-id", OUTPUT]);
+    c
+}
+
+fn view_root(root: &Path) -> PathBuf {
+    root.join("stream_view/ts_utc")
+}
+
+fn default_view(root: &Path) -> PathBuf {
+    view_dir(&view_root(root), OUTPUT)
+}
+
+fn engine(d: &Path, rows: u64, files: usize) -> PathBuf {
+    let root = d.join("engine");
+    gen(sluice!(), &root, rows, files, 7);
+    root
+}
+
+fn read_receipt(dir: &Path) -> StreamSortReceipt {
+    serde_json::from_slice(&fs::read(dir.join(RECEIPT_FILE)).unwrap()).unwrap()
+}
+
+fn view_times(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in read_all(&parts(dir)) {
+        let t = b.column_by_name("ts_utc").unwrap().as_string::<i32>();
+        out.extend(t.iter().map(|v| v.unwrap().to_string()));
+    }
+    out
+}
+
+fn part_bytes(dir: &Path) -> Vec<Vec<u8>> {
+    parts(dir).iter().map(|p| fs::read(p).unwrap()).collect()
+}
+
+#[test]
+fn builds_reports_and_then_skips() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 30_000, 4);
+    let j = run_json(sort_output(&root));
+    let v = &j["views"][0];
+    assert_eq!(v["status"], "built");
+    assert_eq!(v["rows"], 30_000);
+    assert_eq!(v["output_id"], OUTPUT);
+    for key in [
+        "parts",
+        "bytes",
+        "elapsed_s",
+        "spilled_bytes",
+        "runs",
+        "merge_levels",
+    ] {
+        assert!(v[key].is_number(), "{key} in {v}");
+    }
+    assert!(j["peak_rss_bytes"].as_u64().unwrap() > 0);
+    assert!(j["elapsed_s"].is_number());
+
+    let dir = default_view(&root);
+    assert_eq!(v["view_dir"], dir.to_string_lossy().as_ref());
+    let receipt = read_receipt(&dir);
+    assert!(dir.join(MANIFEST_FILE).exists());
+    let canon = fs::canonicalize(&root).unwrap();
+    assert_eq!(receipt.engine_run_root, canon.to_string_lossy());
+    assert_eq!(
+        receipt.stream_view_id,
+        stream_view_id(
+            &receipt.engine_run_root,
+            &receipt.scenario_id,
+            OUTPUT,
+            &["ts_utc".to_string()],
+            "flat"
+        )
+    );
+    assert_eq!(
+        receipt.source_locator_digest,
+        source_locator_digest(&receipt.source_paths)
+    );
+    assert_eq!(receipt.source_paths.len(), 4);
+    assert_eq!(receipt.status, "OK");
+    assert_eq!(receipt.partition_granularity, "flat");
+    assert_eq!(receipt.raw_stats, receipt.sorted_stats);
+    assert_eq!(receipt.raw_stats.row_count, 30_000);
+    assert!(receipt.raw_stats.min_ts_utc <= receipt.raw_stats.max_ts_utc);
+    let total: u64 = receipt.parts.iter().map(|p| p.row_count).sum();
+    assert_eq!(total, 30_000);
+    for p in &receipt.parts {
+        assert_eq!(fs::metadata(dir.join(&p.name)).unwrap().len(), p.bytes);
+        assert_eq!(p.blake3.len(), 64);
+    }
+    let times = view_times(&dir);
+    assert_eq!(times.len(), 30_000);
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "time order");
+
+    // A matching receipt means done.
+    let j = run_json(sort_output(&root));
+    assert_eq!(j["views"][0]["status"], "skipped");
+    assert_eq!(j["views"][0]["rows"], 30_000);
+    let mut all = sort();
+    all.arg("--all").arg("--engine-root").arg(&root);
+    let j = run_json(all);
+    assert_eq!(j["views"].as_array().unwrap().len(), 1);
+    assert_eq!(j["views"][0]["status"], "skipped");
+    assert_no_leftovers(&view_root(&root));
+}
+
+#[test]
+fn environment_knobs_spill_and_give_identical_bytes() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 40_000, 5);
+    run_json(sort_output(&root));
+    let reference = part_bytes(&default_view(&root));
+
+    let temp = d.path().join("my-temp");
+    let mut c = sort_output(&root);
+    c.arg("--view-root")
+        .arg(d.path().join("v2"))
+        .env("STREAM_SORT_MEMORY_LIMIT", "1MiB")
+        .env("STREAM_SORT_THREADS", "1")
+        .env("STREAM_SORT_TEMP_DIR", &temp)
+        .env("STREAM_SORT_MAX_TEMP_SIZE", "1GiB");
+    let j = run_json(c);
+    let v = &j["views"][0];
+    assert!(v["runs"].as_u64().unwrap() > 1, "{v}");
+    assert!(v["spilled_bytes"].as_u64().unwrap() > 0, "{v}");
+    assert_eq!(
+        part_bytes(&view_dir(&d.path().join("v2"), OUTPUT)),
+        reference,
+        "bytes independent of memory limit and threads"
+    );
+    assert!(names(&temp).is_empty(), "temp dir left: {:?}", names(&temp));
+
+    // Flags beat the environment.
+    let mut c = sort_output(&root);
+    c.arg("--view-root")
+        .arg(d.path().join("v3"))
+        .args(["--memory-limit", "2GiB", "--threads", "2"])
+        .env("STREAM_SORT_MEMORY_LIMIT", "1MiB");
+    let j = run_json(c);
+    assert_eq!(j["views"][0]["runs"], 1);
+    assert_eq!(j["views"][0]["spilled_bytes"], 0);
+}
+
+#[test]
+fn input_glob_matches_the_engine_view() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 20_000, 3);
+    run_json(sort_output(&root));
+    let pattern = format!("{}/data/**/*.parquet", root.display());
+    let vr = d.path().join("views");
+    let mut c = sort();
+    c.args(["--input", &pattern, "--output-id", "events", "--view-root"])
+        .arg(&vr);
+    let j = run_json(c);
+    assert_eq!(j["views"][0]["rows"], 20_000);
+    assert_eq!(
+        view_pk(&view_dir(&vr, "events")),
+        view_pk(&default_view(&root))
+    );
+    // --input needs the view's name and a place to put it.
+    let mut c = sort();
+    c.args(["--input", &pattern]).arg("--view-root").arg(&vr);
+    expect_code(c, "USAGE");
+    let mut c = sort();
+    c.args(["--input", &pattern, "--output-id", "x"]);
+    expect_code(c, "USAGE");
+    let mut c = sort();
+    c.arg("--engine-root").arg(&root);
+    expect_code(c, "USAGE");
+}
+
+#[test]
+fn copy_floor_writes_parts_without_receipt() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 20_000, 3);
+    let vr = d.path().join("floor");
+    let mut c = sort_output(&root);
+    c.arg("--view-root").arg(&vr).arg("--copy-floor");
+    let j = run_json(c);
+    assert_eq!(j["views"][0]["rows"], 20_000);
+    let dir = view_dir(&vr, OUTPUT);
+    assert!(!dir.join(RECEIPT_FILE).exists());
+    let rows: usize = read_all(&parts(&dir)).iter().map(|b| b.num_rows()).sum();
+    assert_eq!(rows, 20_000);
+    // Parts without a receipt: a real sort there refuses, a forced copy replaces them.
+    let mut c = sort_output(&root);
+    c.arg("--view-root").arg(&vr);
+    expect_code(c, "STREAM_VIEW_PARTIAL_EXISTS");
+    let mut c = sort_output(&root);
+    c.arg("--view-root").arg(&vr).args(["--copy-floor", "--force"]);
+    run_json(c);
+    assert_no_leftovers(&vr);
+}
+
+/// A dataset of hand-made files for the error cases: `files` is (name, columns).
+fn dataset(dir: &Path, files: Vec<(&str, Vec<(&str, arrow_array::ArrayRef)>)>) -> String {
+    for (name, cols) in files {
+        write_parquet(&dir.join(name), cols);
+    }
+    format!("{}/*.parquet", dir.display())
+}
+
+fn good(n: usize) -> Vec<(&'static str, arrow_array::ArrayRef)> {
+    let ts: Vec<String> = (0..n)
+        .map(|i| format!("2026-01-05T08:30:{:02}.000000Z", i % 60))
+        .collect();
+    vec![
+        ("flow_id", ints((0..n as i64).collect())),
+        ("ts_utc", strs(ts.iter().map(|s| Some(s.as_str())).collect())),
+    ]
+}
+
+/// Run `sort --input pattern --output-id x --view-root vr`, expect `code`; nothing may be
+/// published and nothing left behind.
+fn expect_input_error(pattern: &str, vr: &Path, extra: &[&str], code: &str) -> String {
+    let mut c = sort();
+    c.args(["--input", pattern, "--output-id", "x", "--view-root"])
+        .arg(vr)
+        .args(extra);
+    let err = expect_code(c, code);
+    assert!(!view_dir(vr, "x").exists(), "nothing published on {code}");
+    assert_no_leftovers(vr);
+    err
+}
+
+#[test]
+fn data_errors_have_codes_and_leave_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let vr = d.path().join("views");
+
+    let p = dataset(
+        &d.path().join("no-ts"),
+        vec![("a.parquet", vec![("flow_id", ints(vec![1, 2]))])],
+    );
+    let err = expect_input_error(&p, &vr, &[], "MISSING_TS_UTC");
+    assert!(err.contains("a.parquet"), "{err}");
+
+    let p = dataset(&d.path().join("good"), vec![("a.parquet", good(10))]);
+    expect_input_error(&p, &vr, &["--sort-key", "event_time"], "MISSING_SORT_KEY");
+    expect_input_error(&p, &vr, &["--sort-key", "flow_id"], "SORT_KEY_TYPE_UNSUPPORTED");
+
+    let p = dataset(
+        &d.path().join("null"),
+        vec![
+            ("a.parquet", good(5)),
+            (
+                "b.parquet",
+                vec![
+                    ("flow_id", ints(vec![1, 2, 3])),
+                    (
+                        "ts_utc",
+                        strs(vec![
+                            Some("2026-01-05T08:30:00Z"),
+                            Some("2026-01-05T08:30:01Z"),
+                            None,
+                        ]),
+                    ),
+                ],
+            ),
+        ],
+    );
+    let err = expect_input_error(&p, &vr, &[], "SORT_KEY_NULL");
+    assert!(err.contains("b.parquet") && err.contains("row 2"), "{err}");
+
+    let p = dataset(
+        &d.path().join("garbage"),
+        vec![(
+            "a.parquet",
+            vec![
+                ("flow_id", ints(vec![1, 2])),
+                (
+                    "ts_utc",
+                    strs(vec![Some("2026-01-05T08:30:00Z"), Some("yesterday")]),
+                ),
+            ],
+        )],
+    );
+    let err = expect_input_error(&p, &vr, &[], "SORT_KEY_UNPARSEABLE");
+    assert!(
+        err.contains("a.parquet") && err.contains("row 1") && err.contains("yesterday"),
+        "{err}"
+    );
+
+    let mut other = good(4);
+    other[0] = ("flow_id", strs(vec![Some("x"); 4]));
+    let p = dataset(
+        &d.path().join("mismatch"),
+        vec![("a.parquet", good(4)), ("b.parquet", other)],
+    );
+    let err = expect_input_error(&p, &vr, &[], "SCHEMA_MISMATCH");
+    assert!(err.contains("a.parquet") && err.contains("b.parquet"), "{err}");
+
+    let p = dataset(
+        &d.path().join("empty"),
+        vec![("a.parquet", good(0)), ("b.parquet", good(0))],
+    );
+    expect_input_error(&p, &vr, &[], "STREAM_SORT_OUTPUT_EMPTY");
+
+    let nothing = format!("{}/nothing-here/*.parquet", d.path().display());
+    expect_input_error(&nothing, &vr, &[], "OUTPUT_PATHS_EMPTY");
+    let mut c = sort();
+    c.arg("--engine-root")
+        .arg(d.path())
+        .args(["--output-id", OUTPUT]);
+    expect_code(c, "OUTPUT_PATHS_EMPTY");
+}
+
+#[test]
+fn validation_and_temp_space_failures_publish_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 30_000, 3);
+    let mut c = sort_output(&root);
+    c.env("SLUICE_SORT_FAULT", "drop-view-row");
+    let err = expect_code(c, "STREAM_SORT_VALIDATION_FAILED");
+    assert!(err.contains("row count"), "{err}");
+    assert!(!default_view(&root).exists());
+    assert_no_leftovers(&view_root(&root));
+
+    let mut c = sort_output(&root);
+    c.args(["--memory-limit", "1MiB", "--max-temp-size", "64KiB"]);
+    expect_code(c, "SORT_TEMP_FULL");
+    assert!(!default_view(&root).exists());
+    assert_no_leftovers(&view_root(&root));
+
+    let mut c = sort_output(&root);
+    c.args(["--memory-limit", "lots"]);
+    expect_code(c, "INVALID_ARGUMENT");
+}
+
+#[test]
+fn receipt_rules_fail_closed_and_force_rebuilds() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 20_000, 3);
+    run_json(sort_output(&root));
+    let dir = default_view(&root);
+    let good_receipt = fs::read(dir.join(RECEIPT_FILE)).unwrap();
+    let manifest = fs::read(dir.join(MANIFEST_FILE)).unwrap();
+
+    // A receipt for other sources: mismatch, until --force replaces the view.
+    let mut r: serde_json::Value = serde_json::from_slice(&good_receipt).unwrap();
+    r["source_locator_digest"] = "0".repeat(64).into();
+    fs::write(dir.join(RECEIPT_FILE), serde_json::to_vec(&r).unwrap()).unwrap();
+    let err = expect_code(sort_output(&root), "STREAM_RECEIPT_MISMATCH");
+    assert!(err.contains("source_locator_digest"), "{err}");
+    let mut c = sort_output(&root);
+    c.arg("--force");
+    let j = run_json(c);
+    assert_eq!(j["views"][0]["status"], "built");
+    assert_eq!(fs::read(dir.join(RECEIPT_FILE)).unwrap().len(), good_receipt.len());
+
+    // A part that does not match the receipt: mismatch too.
+    let first = parts(&dir)[0].clone();
+    fs::write(&first, b"not parquet").unwrap();
+    let err = expect_code(sort_output(&root), "STREAM_RECEIPT_MISMATCH");
+    assert!(err.contains("bytes") || err.contains("missing"), "{err}");
+
+    // A manifest without a receipt.
+    fs::remove_file(dir.join(RECEIPT_FILE)).unwrap();
+    expect_code(sort_output(&root), "STREAM_RECEIPT_MISSING");
+
+    // Parquet without receipt or manifest.
+    fs::remove_file(dir.join(MANIFEST_FILE)).unwrap();
+    expect_code(sort_output(&root), "STREAM_VIEW_PARTIAL_EXISTS");
+    let _ = manifest;
+
+    let mut c = sort_output(&root);
+    c.arg("--force");
+    run_json(c);
+    let j = run_json(sort_output(&root));
+    assert_eq!(j["views"][0]["status"], "skipped");
+    assert_no_leftovers(&view_root(&root));
+}
