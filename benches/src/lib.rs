@@ -7,13 +7,15 @@
 //! Shared by the harnesses: [`proc`] (run and time one contender as a child process),
 //! [`cpu`] (CPU time of a child and of everyone else meanwhile), [`machine`] (the facts a
 //! report needs about the machine), [`error`] (the crate's error).
-//! One module per harness: [`sort`] (`sluice bench sort`), [`bus`] (`sluice bench bus`).
+//! One module per harness: [`sort`] (`sluice bench sort`), [`bus`] (`sluice bench bus`),
+//! [`replay`] (`sluice bench replay`).
 
 pub mod bus;
 pub mod cpu;
 pub mod error;
 pub mod machine;
 pub mod proc;
+pub mod replay;
 pub mod sort;
 
 pub use error::BenchError;

@@ -2,9 +2,10 @@
 //! partition's writer lock), topics created with zstd batches, appends acknowledged after
 //! the bus's fsync (its default `EveryBatch` durability).
 //!
-//! Appends to several partitions of one batch run on scoped threads, one per partition, so
-//! their compression (done in the calling thread by the bus) and their fsyncs overlap.
-//! Reconciliation reads partitions back with a [`sluice_bus::PartitionReader`].
+//! Appends run in the calling thread (the gate's recorder), one partition after the other:
+//! the bus compresses in the caller's thread, and keeping one thread keeps its zstd context
+//! warm; the gate groups batches so that each partition gets one append (and one fsync)
+//! per group. Reconciliation reads partitions back with a [`sluice_bus::PartitionReader`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -15,8 +16,7 @@ use crate::error::SinkError;
 use crate::sink::{Sink, SinkRecord, Visit};
 
 /// zstd level of the topics the gate creates (fast; envelopes compress well anyway).
-pub const ZSTD_LEVEL: i32 = -3;
-const PARALLEL_APPENDS: bool = false;
+pub const ZSTD_LEVEL: i32 = 1;
 
 fn err(e: BusError) -> SinkError {
     SinkError {
@@ -135,41 +135,6 @@ impl Sink for FileBusSink {
             .append_batch(partition, &recs)
             .map_err(err)?;
         Ok(range.start)
-    }
-
-    fn append_many(
-        &mut self,
-        topic: &str,
-        groups: &[(u32, &[SinkRecord<'_>])],
-    ) -> Result<Vec<u64>, SinkError> {
-        if groups.len() <= 1 || !PARALLEL_APPENDS {
-            return groups
-                .iter()
-                .map(|(p, r)| self.append(topic, *p, r))
-                .collect();
-        }
-        let producer = self.producer(topic)?;
-        std::thread::scope(|s| {
-            let handles: Vec<_> = groups
-                .iter()
-                .map(|(p, r)| {
-                    s.spawn(move || {
-                        let recs = to_records(r);
-                        producer.append_batch(*p, &recs).map(|range| range.start)
-                    })
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| match h.join() {
-                    Ok(r) => r.map_err(err),
-                    Err(_) => Err(SinkError {
-                        code: "IG_PIPELINE_PANICKED",
-                        message: format!("an append thread of {topic} panicked"),
-                    }),
-                })
-                .collect()
-        })
     }
 
     fn end_offset(&mut self, topic: &str, partition: u32) -> Result<u64, SinkError> {

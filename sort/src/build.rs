@@ -118,10 +118,7 @@ fn in_pool<T: Send>(config: &SortConfig, f: impl FnOnce() -> Result<T> + Send) -
 /// The default spill root: `.sluice-tmp` beside the view root (same disk as the view, and
 /// never a RAM-backed `/tmp`).
 pub fn default_temp_root(view_root: &Path) -> PathBuf {
-    view_root
-        .parent()
-        .unwrap_or(view_root)
-        .join(".sluice-tmp")
+    view_root.parent().unwrap_or(view_root).join(".sluice-tmp")
 }
 
 /// How the receipt identifies this build.
@@ -242,8 +239,8 @@ fn build_in_pool(
     let started = Instant::now();
     // Step 1.
     let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
-    let view_root = fs::canonicalize(&source.view_root)
-        .map_err(|e| SortError::io(&source.view_root, e))?;
+    let view_root =
+        fs::canonicalize(&source.view_root).map_err(|e| SortError::io(&source.view_root, e))?;
     let dir = view_dir(&view_root, &source.output_id);
     let temp_root = config
         .temp_dir
@@ -316,9 +313,10 @@ fn build_in_pool(
         raw_stats: raw
             .digest
             .to_side_stats(raw.min_time.map(format_time), raw.max_time.map(format_time)),
-        sorted_stats: view
-            .digest
-            .to_side_stats(view.min_time.map(format_time), view.max_time.map(format_time)),
+        sorted_stats: view.digest.to_side_stats(
+            view.min_time.map(format_time),
+            view.max_time.map(format_time),
+        ),
         parts: written.parts.clone(),
         created_utc: created.clone(),
         status: "OK".to_string(),
@@ -381,8 +379,13 @@ impl RowGroupCutter {
         let mut offset = 0;
         while offset < batch.num_rows() {
             let take = (self.rows - self.filled).min(batch.num_rows() - offset);
-            self.pieces
-                .push(batch.columns().iter().map(|c| c.slice(offset, take)).collect());
+            self.pieces.push(
+                batch
+                    .columns()
+                    .iter()
+                    .map(|c| c.slice(offset, take))
+                    .collect(),
+            );
             self.filled += take;
             offset += take;
             if self.filled == self.rows {
@@ -401,8 +404,8 @@ fn copy_in_pool(
 ) -> Result<ViewReport> {
     let started = Instant::now();
     let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
-    let view_root = fs::canonicalize(&source.view_root)
-        .map_err(|e| SortError::io(&source.view_root, e))?;
+    let view_root =
+        fs::canonicalize(&source.view_root).map_err(|e| SortError::io(&source.view_root, e))?;
     let dir = view_dir(&view_root, &source.output_id);
     if !config.force && !matches!(inspect(&dir)?, ViewState::Absent) {
         return Err(SortError::PartialExists { view_dir: dir });
@@ -436,9 +439,17 @@ fn copy_in_pool(
         if last && !cutter.pieces.is_empty() {
             groups.push(std::mem::take(&mut cutter.pieces));
         }
-        for pieces in groups {
-            let n: usize = pieces.iter().map(|p| p[0].len()).sum();
-            let chunks = encoder.encode(&pieces)?;
+        // Row groups of the wave encode in parallel (each column-parallel too), then go to
+        // the part in order: the floor is as parallel as the sort's writer.
+        let encoded: Vec<Result<(usize, Vec<_>)>> = groups
+            .par_iter()
+            .map(|pieces| {
+                let n: usize = pieces.iter().map(|p| p[0].len()).sum();
+                Ok((n, encoder.encode(pieces)?))
+            })
+            .collect();
+        for e in encoded {
+            let (n, chunks) = e?;
             writer.append(EncodedRowGroup {
                 chunks,
                 rows: n as u64,

@@ -209,7 +209,10 @@ mod tests {
         let values = values.as_string::<i32>();
         let decode = |c: &UInt32Array| -> Vec<Option<String>> {
             (0..c.len())
-                .map(|i| c.is_valid(i).then(|| values.value(c.value(i) as usize).to_string()))
+                .map(|i| {
+                    c.is_valid(i)
+                        .then(|| values.value(c.value(i) as usize).to_string())
+                })
                 .collect()
         };
         assert_eq!(

@@ -27,7 +27,10 @@ pub fn active(name: &str) -> bool {
 pub fn pause(point: &str) {
     let prefix = format!("pause-{point}=");
     for item in items() {
-        if let Some(ms) = item.strip_prefix(&prefix).and_then(|v| v.parse::<u64>().ok()) {
+        if let Some(ms) = item
+            .strip_prefix(&prefix)
+            .and_then(|v| v.parse::<u64>().ok())
+        {
             std::thread::sleep(std::time::Duration::from_millis(ms));
         }
     }

@@ -246,8 +246,12 @@ pub fn times(array: &ArrayRef) -> Result<Vec<i64>, KeyFault> {
                 TimeUnit::Nanosecond => array.as_primitive::<TimestampNanosecondType>().values(),
             };
             match unit {
-                TimeUnit::Second => scaled(values, is_null, |v| v.checked_mul(1_000_000), &mut out)?,
-                TimeUnit::Millisecond => scaled(values, is_null, |v| v.checked_mul(1000), &mut out)?,
+                TimeUnit::Second => {
+                    scaled(values, is_null, |v| v.checked_mul(1_000_000), &mut out)?
+                }
+                TimeUnit::Millisecond => {
+                    scaled(values, is_null, |v| v.checked_mul(1000), &mut out)?
+                }
                 TimeUnit::Microsecond => scaled(values, is_null, Some, &mut out)?,
                 TimeUnit::Nanosecond => {
                     scaled(values, is_null, |v| Some(nanos_to_micros(v)), &mut out)?
@@ -339,11 +343,16 @@ mod tests {
     fn fast_path_agrees_with_the_general_parser() {
         let mut s = 0x1234_5678u64;
         for _ in 0..20_000 {
-            s = s.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             // Years 68..9575: the range the 4-digit format covers.
             let micros = ((s >> 4) % 300_000_000_000_000_000) as i64 - 60_000_000_000_000_000;
             let text = format_rfc3339_micros(micros);
-            assert_eq!(parse_canonical(text.as_bytes()).or(Some(micros)), Some(micros));
+            assert_eq!(
+                parse_canonical(text.as_bytes()).or(Some(micros)),
+                Some(micros)
+            );
             assert_eq!(parse_time_str(&text), Some(micros), "{text}");
         }
         for text in [
@@ -396,8 +405,9 @@ mod tests {
             None,
         ]));
         assert_eq!(times(&a), Err(KeyFault::Null { row: 1 }));
-        let d: DictionaryArray<Int32Type> =
-            vec![Some("2026-01-05T08:30:13Z"), None].into_iter().collect();
+        let d: DictionaryArray<Int32Type> = vec![Some("2026-01-05T08:30:13Z"), None]
+            .into_iter()
+            .collect();
         let a: ArrayRef = Arc::new(d);
         assert_eq!(times(&a), Err(KeyFault::Null { row: 1 }));
         let d: DictionaryArray<Int32Type> = vec!["2026-01-05T08:30:13Z", "nope", "nope"]

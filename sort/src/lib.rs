@@ -62,6 +62,7 @@ pub mod key;
 pub mod merge;
 pub mod output;
 pub mod plan;
+pub mod radix;
 pub mod read;
 pub mod runs;
 pub mod source;

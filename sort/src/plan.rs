@@ -221,10 +221,12 @@ impl SourcePlan {
             })
             .collect();
         let schema = Arc::new(Schema::new_with_metadata(fields, first.metadata().clone()));
-        let key_index = schema.index_of(sort_key).map_err(|_| SortError::MissingSortKey {
-            file: paths[0].clone(),
-            column: sort_key.into(),
-        })?;
+        let key_index = schema
+            .index_of(sort_key)
+            .map_err(|_| SortError::MissingSortKey {
+                file: paths[0].clone(),
+                column: sort_key.into(),
+            })?;
 
         // Step 2: representations.
         let columns: Vec<ColumnPlan> = schema

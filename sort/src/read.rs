@@ -37,17 +37,23 @@ impl Chunk {
     /// random-access gather here is cheap; every later step (merges) reads rows
     /// sequentially. Keys of a decoded chunk are consecutive rows of one file, so a key's
     /// row within the chunk is its tie-breaker minus the first one.
-    pub fn sort(mut self) -> Result<Chunk> {
+    pub fn sort(self) -> Result<Chunk> {
         if self.keys.is_sorted() {
             return Ok(self);
         }
-        // Decoded keys are in row order: the first holds the chunk's first row.
-        let first = key::tie_of(self.keys[0]);
-        self.keys.sort_unstable();
-        let rows: UInt32Array = self
+        // A stable radix sort on the time half is exact: rows arrive in row order, so equal
+        // times stay in row order, which is the key's tie-break within one file.
+        let mut order: Vec<(u64, u32)> = self
             .keys
             .iter()
-            .map(|&k| (key::tie_of(k) - first) as u32)
+            .enumerate()
+            .map(|(i, &k)| ((k >> 64) as u64, i as u32))
+            .collect();
+        crate::radix::sort_by_u64(&mut order, &mut Vec::new(), |x| x.0);
+        let rows = UInt32Array::from_iter_values(order.iter().map(|x| x.1));
+        let keys: Vec<u128> = order
+            .iter()
+            .map(|&(_, i)| self.keys[i as usize])
             .collect();
         let columns = self
             .batch
@@ -58,10 +64,7 @@ impl Chunk {
             .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
         let batch = RecordBatch::try_new(self.batch.schema(), columns)
             .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
-        Ok(Chunk {
-            batch,
-            keys: self.keys,
-        })
+        Ok(Chunk { batch, keys })
     }
 
     /// Rows in the chunk.

@@ -1,14 +1,12 @@
 //! Phase 1: decode the source into sorted chunks; spill the ones that will not fit.
 //!
-//! 1. Take the next wave of row groups (as many as fit the read budget, at least one per
-//!    thread) and decode them in parallel ([`crate::read::decode_task`]): keys, source
+//! 1. Decode every row group on the rayon pool ([`crate::read::decode_task`]): keys, source
 //!    digest, work representation, and each chunk (at most 64 Ki rows) sorted by key while
-//!    it is hot in cache.
-//! 2. The input's tail that fits the run budget stays in memory; every chunk before it is
-//!    written by the decoding thread itself to that thread's spill file as one sorted
-//!    segment (no merging here). The tail is estimated from the footers' sizes scaled by
-//!    the measured ratio of work bytes to parquet bytes; if the estimate was short, the
-//!    oldest kept chunks are spilled after the wave.
+//!    it is hot in cache. Each thread works on one row group at a time, so decoding holds
+//!    about `threads` row groups of memory.
+//! 2. A sorted chunk stays in memory while the run budget has room for it (a shared
+//!    counter); otherwise the decoding thread itself writes it to that thread's spill file
+//!    as one sorted segment (no merging here).
 //! 3. The result: spill files of sorted segments plus the sorted chunks in memory. Phase 2
 //!    merges all of them at once; if nothing was spilled, nothing touches disk.
 //!
@@ -18,12 +16,12 @@
 //! the merge then reads every source sequentially.
 //!
 //! ```text
-//!  row groups ─wave─► decode+key+digest+sort ∥ … ─► sorted chunk ─┬─ before the tail: spill
-//!                                                                  │  (thread's file, segment)
-//!                                                                  └─ tail: keep in memory
+//!  row groups ─► decode+key+digest+sort ∥ … ─► sorted chunk ─┬─ fits the run budget: keep
+//!                                                             └─ else: spill (thread's file,
+//!                                                                one segment per chunk)
 //! ```
 
-use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arrow_array::{Array, ArrayRef, RecordBatch};
@@ -137,88 +135,60 @@ pub fn generate_runs(
         plan,
         files: (0..threads).map(|_| Mutex::new(None)).collect(),
     };
-    // Bytes from each task to the end (footer sizes), to find the tail that stays.
-    let mut suffix = vec![0u64; tasks.len() + 1];
-    for i in (0..tasks.len()).rev() {
-        suffix[i] = suffix[i + 1] + tasks[i].bytes;
-    }
     let expected_chunks: usize = tasks
         .iter()
         .map(|t| (t.rows as usize).div_ceil(crate::read::READ_BATCH_ROWS))
         .sum();
-    let mut stats = SourceStats::default();
-    let mut kept: VecDeque<Chunk> = VecDeque::new();
-    let mut kept_bytes = 0u64;
-    let (mut work_bytes, mut parquet_bytes, mut rows_done) = (0u64, 0u64, 0u64);
-    let mut spilled_segments = 0usize;
+    // Memory for chunks kept in memory; a chunk that does not fit is spilled instead.
+    let room = budget.run_budget.saturating_sub(plan.dictionary_bytes());
+    let kept_bytes = AtomicU64::new(0);
     progress.phase("read", plan.total_rows);
-    let mut next = 0usize;
-    while next < tasks.len() {
-        // Step 1: a wave of row groups within the read budget.
-        let mut end = next;
-        let mut wave_bytes = 0u64;
-        while end < tasks.len()
-            && (end - next < threads || wave_bytes + tasks[end].bytes <= budget.read_budget)
-            && end - next < 4 * threads
-        {
-            wave_bytes += tasks[end].bytes;
-            end += 1;
-        }
-        // Step 2: which tasks belong to the kept tail (work bytes estimated from footer
-        // bytes; until something is measured, assume work is as large as parquet).
-        let ratio = if parquet_bytes > 0 {
-            work_bytes as f64 / parquet_bytes as f64
-        } else {
-            1.0
-        };
-        let room = budget.run_budget.saturating_sub(plan.dictionary_bytes());
-        let keep_from = suffix.partition_point(|&b| (b as f64 * ratio) as u64 > room);
-        let bytes_per_row = (work_bytes / rows_done.max(1)).max(64);
-        let batch_rows = spill_batch_rows(bytes_per_row, expected_chunks, budget);
-        let decoded: Vec<(Vec<Chunk>, SourceStats, u64, usize)> = (next..end)
-            .into_par_iter()
-            .map(|i| {
-                let (chunks, s) = decode_task(plan, &tasks[i])?;
-                let bytes: u64 = chunks.iter().map(Chunk::bytes).sum();
-                progress.advance(tasks[i].rows);
-                if i < keep_from {
-                    for c in &chunks {
-                        files.spill(c, batch_rows)?;
-                    }
-                    Ok((Vec::new(), s, bytes, chunks.len()))
-                } else {
-                    Ok((chunks, s, bytes, 0))
-                }
-            })
-            .collect::<Result<_>>()?;
-        for (i, (chunks, s, bytes, spilled)) in (next..end).zip(decoded) {
-            stats = stats.merge(s);
-            work_bytes += bytes;
-            parquet_bytes += tasks[i].bytes;
-            rows_done += tasks[i].rows;
-            spilled_segments += spilled;
+    // Step 1: every row group on the pool, no barriers between them (rayon splits the
+    // task list between threads; each thread decodes one row group at a time).
+    let results: Vec<(Vec<Chunk>, SourceStats, u64, u64, usize)> = tasks
+        .par_iter()
+        .map(|task| {
+            let (chunks, stats) = decode_task(plan, task)?;
+            let mut kept = Vec::new();
+            let (mut work, mut spilled) = (0u64, 0usize);
             for c in chunks {
-                kept_bytes += c.bytes();
-                kept.push_back(c);
+                let bytes = c.bytes();
+                work += bytes;
+                // Step 2: keep while the run budget allows, else spill as a segment.
+                let before = kept_bytes.fetch_add(bytes, Ordering::Relaxed);
+                if before + bytes <= room {
+                    kept.push(c);
+                } else {
+                    kept_bytes.fetch_sub(bytes, Ordering::Relaxed);
+                    let rows =
+                        spill_batch_rows(bytes / c.rows().max(1) as u64, expected_chunks, budget);
+                    files.spill(&c, rows)?;
+                    spilled += 1;
+                }
             }
-        }
-        next = end;
-        // The estimate was short: spill the oldest kept chunks.
-        while kept_bytes > room && kept.len() > 1 {
-            let Some(c) = kept.pop_front() else { break };
-            kept_bytes -= c.bytes();
-            files.spill(&c, batch_rows)?;
-            spilled_segments += 1;
-        }
+            progress.advance(task.rows);
+            Ok((kept, stats, work, task.rows, spilled))
+        })
+        .collect::<Result<_>>()?;
+    // Step 3.
+    let mut stats = SourceStats::default();
+    let (mut work_bytes, mut rows, mut spilled_segments) = (0u64, 0u64, 0usize);
+    let mut kept = Vec::new();
+    for (chunks, s, work, r, spilled) in results {
+        stats = stats.merge(s);
+        work_bytes += work;
+        rows += r;
+        spilled_segments += spilled;
+        kept.extend(chunks);
     }
     let mut runs = files.finish()?;
     if !kept.is_empty() {
-        runs.push(Run::Memory(kept.into_iter().collect()));
+        runs.push(Run::Memory(kept));
     }
     Ok(Phase1 {
         runs,
         stats,
-        bytes_per_row: (work_bytes / rows_done.max(1)).max(1),
+        bytes_per_row: (work_bytes / rows.max(1)).max(1),
         spilled_segments,
     })
 }

@@ -129,8 +129,8 @@ fn seeded_random_shapes() {
         let mut spec = DatasetSpec::new(100 + round, files);
         spec.row_group_rows = 1 + rng.below(900) as usize;
         spec.distinct_times = 1 + rng.below(3000);
-        spec.encoding = [Encoding::Dictionary, Encoding::Plain, Encoding::Mixed]
-            [rng.below(3) as usize];
+        spec.encoding =
+            [Encoding::Dictionary, Encoding::Plain, Encoding::Mixed][rng.below(3) as usize];
         check_dataset(spec);
     }
 }

@@ -18,7 +18,10 @@ fn help_lists_every_subcommand_with_a_description() {
             .lines()
             .find(|l| l.trim_start().starts_with(&format!("{sub} ")))
             .unwrap_or_else(|| panic!("--help does not list {sub}:\n{text}"));
-        assert!(line.split_whitespace().count() > 2, "{sub} has no description: {line}");
+        assert!(
+            line.split_whitespace().count() > 2,
+            "{sub} has no description: {line}"
+        );
     }
 }
 
@@ -36,7 +39,10 @@ fn library_errors_print_their_code_and_exit_non_zero() {
         err.starts_with("error[RUN_ID_INVALID]: "),
         "unexpected stderr: {err}"
     );
-    assert!(err.contains("../escape"), "message names the bad value: {err}");
+    assert!(
+        err.contains("../escape"),
+        "message names the bad value: {err}"
+    );
 }
 
 #[test]
@@ -68,8 +74,16 @@ fn run_id_resolution_order_end_to_end() {
     let first = run_json(dir.path(), None, true);
     assert_eq!(first["source"], "new");
     let id = first["platform_run_id"].as_str().unwrap().to_string();
-    assert!(id.starts_with("platform_") && id.ends_with('Z') && id.len() == 25, "{id}");
-    assert!(dir.path().join("fraud-platform").join(&id).join("eb").is_dir());
+    assert!(
+        id.starts_with("platform_") && id.ends_with('Z') && id.len() == 25,
+        "{id}"
+    );
+    assert!(dir
+        .path()
+        .join("fraud-platform")
+        .join(&id)
+        .join("eb")
+        .is_dir());
     // Next time the active file wins.
     let second = run_json(dir.path(), None, false);
     assert_eq!(second["source"], "active_file");

@@ -37,7 +37,9 @@ fn codes_in(text: &str) -> Vec<String> {
         };
         let is_code = code.len() >= 3
             && code.contains('_')
-            && code.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            && code
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
         // A closing quote must follow, or this was not a complete literal.
         if is_code && rest.len() > code.len() {
             codes.push(code.to_string());
@@ -52,7 +54,9 @@ fn every_error_code_is_documented() {
     let doc = fs::read_to_string(root.join("docs/errors.md")).expect("docs/errors.md exists");
     let mut missing = Vec::new();
     let mut seen = 0;
-    for krate in ["storage", "sort", "stream", "ingest", "bus", "tools", "benches"] {
+    for krate in [
+        "storage", "sort", "stream", "ingest", "bus", "tools", "benches",
+    ] {
         let mut files = Vec::new();
         rust_files(&root.join(krate).join("src"), &mut files);
         for f in files {
@@ -82,8 +86,14 @@ fn every_error_code_is_documented() {
 fn readme_opens_with_demo_and_test_commands() {
     let readme = fs::read_to_string(workspace_root().join("README.md")).unwrap();
     let head: String = readme.lines().take(12).collect::<Vec<_>>().join("\n");
-    assert!(head.contains("-- demo"), "README must open with the demo command");
-    assert!(head.contains("bash .ci/run"), "README must open with the test command");
+    assert!(
+        head.contains("-- demo"),
+        "README must open with the demo command"
+    );
+    assert!(
+        head.contains("bash .ci/run"),
+        "README must open with the test command"
+    );
     let ci = fs::read_to_string(workspace_root().join(".ci/run")).unwrap();
     assert!(ci.contains("cargo test --workspace"));
 }

@@ -35,7 +35,9 @@ fn sort() -> Command {
 
 fn sort_output(root: &Path) -> Command {
     let mut c = sort();
-    c.arg("--engine-root").arg(root).args(["--output-id", OUTPUT]);
+    c.arg("--engine-root")
+        .arg(root)
+        .args(["--output-id", OUTPUT]);
     c
 }
 
@@ -223,7 +225,9 @@ fn copy_floor_writes_parts_without_receipt() {
     c.arg("--view-root").arg(&vr);
     expect_code(c, "STREAM_VIEW_PARTIAL_EXISTS");
     let mut c = sort_output(&root);
-    c.arg("--view-root").arg(&vr).args(["--copy-floor", "--force"]);
+    c.arg("--view-root")
+        .arg(&vr)
+        .args(["--copy-floor", "--force"]);
     run_json(c);
     assert_no_leftovers(&vr);
 }
@@ -242,7 +246,10 @@ fn good(n: usize) -> Vec<(&'static str, arrow_array::ArrayRef)> {
         .collect();
     vec![
         ("flow_id", ints((0..n as i64).collect())),
-        ("ts_utc", strs(ts.iter().map(|s| Some(s.as_str())).collect())),
+        (
+            "ts_utc",
+            strs(ts.iter().map(|s| Some(s.as_str())).collect()),
+        ),
     ]
 }
 
@@ -273,7 +280,12 @@ fn data_errors_have_codes_and_leave_nothing() {
 
     let p = dataset(&d.path().join("good"), vec![("a.parquet", good(10))]);
     expect_input_error(&p, &vr, &["--sort-key", "event_time"], "MISSING_SORT_KEY");
-    expect_input_error(&p, &vr, &["--sort-key", "flow_id"], "SORT_KEY_TYPE_UNSUPPORTED");
+    expect_input_error(
+        &p,
+        &vr,
+        &["--sort-key", "flow_id"],
+        "SORT_KEY_TYPE_UNSUPPORTED",
+    );
 
     let p = dataset(
         &d.path().join("null"),
@@ -324,7 +336,10 @@ fn data_errors_have_codes_and_leave_nothing() {
         vec![("a.parquet", good(4)), ("b.parquet", other)],
     );
     let err = expect_input_error(&p, &vr, &[], "SCHEMA_MISMATCH");
-    assert!(err.contains("a.parquet") && err.contains("b.parquet"), "{err}");
+    assert!(
+        err.contains("a.parquet") && err.contains("b.parquet"),
+        "{err}"
+    );
 
     let p = dataset(
         &d.path().join("empty"),
@@ -382,7 +397,10 @@ fn receipt_rules_fail_closed_and_force_rebuilds() {
     c.arg("--force");
     let j = run_json(c);
     assert_eq!(j["views"][0]["status"], "built");
-    assert_eq!(fs::read(dir.join(RECEIPT_FILE)).unwrap().len(), good_receipt.len());
+    assert_eq!(
+        fs::read(dir.join(RECEIPT_FILE)).unwrap().len(),
+        good_receipt.len()
+    );
 
     // A part that does not match the receipt: mismatch too.
     let first = parts(&dir)[0].clone();

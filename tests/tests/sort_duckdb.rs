@@ -135,7 +135,10 @@ fn nanosecond_timestamps_round_like_duckdb() {
         let ts: ArrayRef = Arc::new(TimestampNanosecondArray::from(v.clone()).with_timezone("UTC"));
         write_parquet(
             &data.join(format!("part-{i}.parquet")),
-            vec![("id", ints((0..n).map(|r| i as i64 * 100 + r).collect())), ("ts", ts)],
+            vec![
+                ("id", ints((0..n).map(|r| i as i64 * 100 + r).collect())),
+                ("ts", ts),
+            ],
         );
     }
     let pattern = format!("{}/*.parquet", data.display());

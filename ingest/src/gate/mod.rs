@@ -42,7 +42,7 @@ use crate::envelope::RunContext;
 use crate::error::{IngestError, Result};
 use crate::ids::dedupe_key;
 use crate::index::filter::{BlockedBloom, BITS_PER_KEY};
-use crate::index::memtable::{MemEntry, MemTable};
+use crate::index::memtable::{MemEntry, MemTable, ENTRY_BYTES};
 use crate::index::RunSet;
 use crate::quarantine::QuarantineLog;
 use crate::reason::Decision;
@@ -94,16 +94,18 @@ pub struct MemoryPlan {
 
 impl MemoryPlan {
     /// Filter: 16 bits per expected key, at most a quarter of the budget. Of the rest, 40%
-    /// for the dedupe memtable, 40% for its frozen twin during a flush, 10% for receipt ids.
+    /// for the dedupe memtable, 40% for its frozen twin during a flush, 10% for receipt ids;
+    /// a memtable is never larger than the expected keys need (small replays stay small).
     pub fn new(budget: u64, expected_keys: u64) -> MemoryPlan {
         let filter_bytes = (expected_keys * BITS_PER_KEY / 8)
             .min(budget / 4)
             .max(64 << 10);
         let rest = budget.saturating_sub(filter_bytes);
+        let need = |keys: u64| (keys.max(1 << 14) * ENTRY_BYTES).next_power_of_two();
         MemoryPlan {
             filter_bytes,
-            memtable_bytes: (rest * 4 / 10).max(64 << 10),
-            receipt_id_bytes: (rest / 10).max(64 << 10),
+            memtable_bytes: (rest * 4 / 10).min(need(expected_keys)).max(64 << 10),
+            receipt_id_bytes: (rest / 10).min(need(expected_keys / 4)).max(64 << 10),
         }
     }
 }

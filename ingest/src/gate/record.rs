@@ -140,8 +140,7 @@ impl Recorder {
         let mut topics: Vec<&'static str> = by_partition.keys().map(|k| k.0).collect();
         topics.dedup();
         for topic in topics {
-            let parts: Vec<(&(&'static str, u32), &Vec<(usize, usize)>)> =
-                by_partition.iter().filter(|(k, _)| k.0 == topic).collect();
+            let parts: Vec<_> = by_partition.iter().filter(|(k, _)| k.0 == topic).collect();
             let records: Vec<Vec<SinkRecord<'_>>> = parts
                 .iter()
                 .map(|(_, rows)| {

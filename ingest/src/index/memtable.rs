@@ -139,7 +139,10 @@ impl MemTable {
         prefetch(self.tags.as_ptr().wrapping_add(i));
         let slot = self.slots.as_ptr().wrapping_add(i);
         prefetch(slot);
-        prefetch(slot.cast::<u8>().wrapping_add(std::mem::size_of::<Slot>() - 1));
+        prefetch(
+            slot.cast::<u8>()
+                .wrapping_add(std::mem::size_of::<Slot>() - 1),
+        );
     }
 
     /// The slot holding `key`, or the empty slot where it would go.
@@ -279,16 +282,35 @@ mod tests {
         let mut b = [7u8; 32];
         a[31] = 1;
         b[31] = 2;
-        c.insert(a, MemEntry { seq: 1, hash: [0; 32] });
+        c.insert(
+            a,
+            MemEntry {
+                seq: 1,
+                hash: [0; 32],
+            },
+        );
         assert_eq!(c.get(&b), None);
-        c.insert(b, MemEntry { seq: 2, hash: [0; 32] });
+        c.insert(
+            b,
+            MemEntry {
+                seq: 2,
+                hash: [0; 32],
+            },
+        );
         assert_eq!((c.get(&a).unwrap().seq, c.get(&b).unwrap().seq), (1, 2));
     }
 
     #[test]
     fn budgets_round_down_to_whole_tables() {
         let m = MemTable::with_budget(10 << 20);
-        assert!(m.bytes() <= 10 << 20 && m.bytes() > 5 << 20, "{}", m.bytes());
-        assert_eq!(m.capacity() * 4 / 3, m.bytes() as usize / SLOT_BYTES as usize);
+        assert!(
+            m.bytes() <= 10 << 20 && m.bytes() > 5 << 20,
+            "{}",
+            m.bytes()
+        );
+        assert_eq!(
+            m.capacity() * 4 / 3,
+            m.bytes() as usize / SLOT_BYTES as usize
+        );
     }
 }

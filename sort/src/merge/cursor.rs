@@ -26,7 +26,11 @@ struct Loaded {
 /// Batches still to load.
 enum Feed {
     None,
-    Spilled { run: Arc<MappedRun>, next: usize, end: usize },
+    Spilled {
+        run: Arc<MappedRun>,
+        next: usize,
+        end: usize,
+    },
 }
 
 /// One source's position.
@@ -160,7 +164,7 @@ impl Cursor {
         mut n: usize,
         base: u64,
         pieces: &mut Vec<Piece>,
-        entries: &mut Vec<(u128, u64)>,
+        entries: &mut Vec<super::Entry>,
     ) -> Result<()> {
         while n > 0 {
             if self.loaded.is_empty() && !self.load_one()? {
@@ -175,7 +179,11 @@ impl Cursor {
                 front.keys[self.front_pos..self.front_pos + len]
                     .iter()
                     .enumerate()
-                    .map(|(j, &k)| (k, (piece << super::OFFSET_BITS) | j as u64)),
+                    .map(|(j, &k)| super::Entry {
+                        time: (k >> 64) as u64,
+                        tie: k as u64,
+                        payload: (piece << super::OFFSET_BITS) | j as u64,
+                    }),
             );
             pieces.push(Piece {
                 batch: front.batch.clone(),

@@ -77,49 +77,108 @@ fn scatter_nulls(arrays: &[(&dyn Array, &Piece)], pos: &[u32], n: usize) -> Opti
     Some(NullBuffer::from(valid))
 }
 
+/// Output positions checked to be a permutation of `0..n`: the invariant every kernel relies
+/// on (each output slot written exactly once). Only [`Positions::new`] makes one.
+#[derive(Debug, Clone, Copy)]
+pub struct Positions<'a> {
+    pos: &'a [u32],
+}
+
+impl<'a> Positions<'a> {
+    /// Check that `pos` is a permutation of `0..pos.len()`.
+    pub fn new(pos: &'a [u32]) -> Result<Self> {
+        let n = pos.len();
+        let mut seen = vec![0u64; n.div_ceil(64)];
+        for &o in pos {
+            let o = o as usize;
+            if o >= n || seen[o / 64] & (1 << (o % 64)) != 0 {
+                return Err(SortError::Config(
+                    "gather: positions are not a permutation".into(),
+                ));
+            }
+            seen[o / 64] |= 1 << (o % 64);
+        }
+        Ok(Positions { pos })
+    }
+
+    /// Rows.
+    pub fn len(&self) -> usize {
+        self.pos.len()
+    }
+
+    /// No rows.
+    pub fn is_empty(&self) -> bool {
+        self.pos.is_empty()
+    }
+}
+
 fn scatter_primitive<T: arrow_array::ArrowPrimitiveType>(
     arrays: &[(&PrimitiveArray<T>, &Piece)],
     pos: &[u32],
     n: usize,
 ) -> Vec<T::Native> {
-    let mut out = vec![T::Native::default(); n];
+    // Every slot is written exactly once (`pos` is a permutation, checked by the caller),
+    // so the output is not zero-filled first.
+    let mut out: Vec<T::Native> = Vec::with_capacity(n);
+    let dst_ptr = out.as_mut_ptr();
     let mut base = 0;
     for (a, p) in arrays {
         let src = &a.values()[p.start..p.start + p.len];
         let dst = &pos[base..base + p.len];
         for (v, &o) in src.iter().zip(dst) {
-            out[o as usize] = *v;
+            let o = (o as usize).min(n - 1);
+            // SAFETY: `o < n` = the capacity (clamped above; `pos` holds only values below
+            // `n` anyway), and `Native` types are plain `Copy` data.
+            unsafe { dst_ptr.add(o).write(*v) };
         }
         base += p.len;
     }
+    // SAFETY: `pos` is a permutation of `0..n` (a `Positions` from `gather_column`), so all
+    // `n` slots were written above.
+    unsafe { out.set_len(n) };
     out
 }
 
-/// Copy a short value with a couple of fixed-size (inlined) moves instead of a `memmove`
-/// call: overlapping head and tail copies cover every length exactly.
+/// Copy `len` bytes with a couple of fixed-size (inlined) unaligned moves instead of a
+/// `memmove` call: overlapping head and tail moves cover every length exactly.
+///
+/// # Safety
+/// `src` must be readable and `dst` writable for `len` bytes, and they must not overlap.
 #[inline(always)]
-fn copy_small(dst: &mut [u8], src: &[u8]) {
-    let n = src.len();
-    match n {
-        0 => {}
-        1..=3 => {
-            dst[0] = src[0];
-            dst[n / 2] = src[n / 2];
-            dst[n - 1] = src[n - 1];
+unsafe fn copy_small(dst: *mut u8, src: *const u8, len: usize) {
+    use std::ptr::{read_unaligned as rd, write_unaligned as wr};
+    // SAFETY (all arms): every access stays within `[0, len)` of both pointers.
+    unsafe {
+        match len {
+            0 => {}
+            1..=3 => {
+                *dst = *src;
+                *dst.add(len / 2) = *src.add(len / 2);
+                *dst.add(len - 1) = *src.add(len - 1);
+            }
+            4..=7 => {
+                wr(dst as *mut u32, rd(src as *const u32));
+                wr(
+                    dst.add(len - 4) as *mut u32,
+                    rd(src.add(len - 4) as *const u32),
+                );
+            }
+            8..=15 => {
+                wr(dst as *mut u64, rd(src as *const u64));
+                wr(
+                    dst.add(len - 8) as *mut u64,
+                    rd(src.add(len - 8) as *const u64),
+                );
+            }
+            16..=32 => {
+                wr(dst as *mut u128, rd(src as *const u128));
+                wr(
+                    dst.add(len - 16) as *mut u128,
+                    rd(src.add(len - 16) as *const u128),
+                );
+            }
+            _ => std::ptr::copy_nonoverlapping(src, dst, len),
         }
-        4..=7 => {
-            dst[..4].copy_from_slice(&src[..4]);
-            dst[n - 4..].copy_from_slice(&src[n - 4..]);
-        }
-        8..=15 => {
-            dst[..8].copy_from_slice(&src[..8]);
-            dst[n - 8..].copy_from_slice(&src[n - 8..]);
-        }
-        16..=32 => {
-            dst[..16].copy_from_slice(&src[..16]);
-            dst[n - 16..].copy_from_slice(&src[n - 16..]);
-        }
-        _ => dst.copy_from_slice(src),
     }
 }
 
@@ -129,23 +188,20 @@ fn scatter_bytes<T: ByteArrayType>(
     n: usize,
 ) -> Result<(OffsetBuffer<T::Offset>, Buffer)> {
     // Pass 1: lengths at their output positions, then offsets.
-    let mut lens = vec![0usize; n];
+    let mut starts = vec![0usize; n + 1];
     let mut base = 0;
     for (a, p) in arrays {
         let offs = a.value_offsets();
         for j in 0..p.len {
             let i = p.start + j;
-            lens[pos[base + j] as usize] = (offs[i + 1] - offs[i]).as_usize();
+            starts[pos[base + j] as usize + 1] = (offs[i + 1] - offs[i]).as_usize();
         }
         base += p.len;
     }
-    let mut starts = Vec::with_capacity(n + 1);
-    let mut total = 0usize;
-    starts.push(0usize);
-    for l in &lens {
-        total += l;
-        starts.push(total);
+    for i in 0..n {
+        starts[i + 1] += starts[i];
     }
+    let total = starts[n];
     let offsets: Vec<T::Offset> = starts
         .iter()
         .map(|&s| {
@@ -154,8 +210,10 @@ fn scatter_bytes<T: ByteArrayType>(
             })
         })
         .collect::<Result<_>>()?;
-    // Pass 2: the bytes.
-    let mut data = vec![0u8; total];
+    // Pass 2: the bytes, each value to its own range; together the ranges tile `0..total`
+    // (positions are a permutation), so the buffer is fully written without zero-filling.
+    let mut data: Vec<u8> = Vec::with_capacity(total);
+    let dst = data.as_mut_ptr();
     let mut base = 0;
     for (a, p) in arrays {
         let offs = a.value_offsets();
@@ -164,10 +222,19 @@ fn scatter_bytes<T: ByteArrayType>(
             let i = p.start + j;
             let (s, e) = (offs[i].as_usize(), offs[i + 1].as_usize());
             let o = pos[base + j] as usize;
-            copy_small(&mut data[starts[o]..starts[o + 1]], &src[s..e]);
+            let value = &src[s..e];
+            if starts[o] + value.len() <= total {
+                // SAFETY: `value` is a live slice; `starts[o] + len <= total` = capacity;
+                // the source is another allocation.
+                unsafe { copy_small(dst.add(starts[o]), value.as_ptr(), value.len()) };
+            }
         }
         base += p.len;
     }
+    // SAFETY: positions form a permutation (`Positions`), so the value ranges
+    // `starts[o]..starts[o + 1]` of all `n` outputs were each written once and tile
+    // `0..total`.
+    unsafe { data.set_len(total) };
     // Offsets start at 0, are non-decreasing and end at `data.len()`.
     Ok((
         OffsetBuffer::new(ScalarBuffer::from(offsets)),
@@ -188,7 +255,8 @@ where
         .iter()
         .map(|p| (p.batch.column(column).as_bytes::<T>(), p))
         .collect();
-    let dyns: Vec<(&dyn Array, &Piece)> = arrays.iter().map(|(a, p)| (*a as &dyn Array, *p)).collect();
+    let dyns: Vec<(&dyn Array, &Piece)> =
+        arrays.iter().map(|(a, p)| (*a as &dyn Array, *p)).collect();
     let nulls = scatter_nulls(&dyns, pos, n);
     let (offsets, data) = scatter_bytes(&arrays, pos, n)?;
     // SAFETY: the bytes are copies of whole values of arrays of the same type `T`
@@ -197,12 +265,18 @@ where
     Ok(Arc::new(array))
 }
 
-/// Gather column `column` of `pieces` into an array of `n` rows, where the `j`-th row of
-/// the pieces (concatenated in order) goes to output position `pos[j]`.
-pub fn gather_column(pieces: &[Piece], column: usize, pos: &[u32], n: usize) -> Result<ArrayRef> {
+/// Gather column `column` of `pieces` into an array of `pos.len()` rows, where the `j`-th row
+/// of the pieces (concatenated in order) goes to output position `pos[j]`.
+pub fn gather_column(pieces: &[Piece], column: usize, positions: Positions) -> Result<ArrayRef> {
+    let (pos, n) = (positions.pos, positions.len());
     let Some(first) = pieces.first() else {
         return Ok(arrow_array::new_empty_array(&DataType::Null));
     };
+    if pieces.iter().map(|p| p.len).sum::<usize>() != n {
+        return Err(SortError::Config(
+            "gather: pieces do not cover the rows".into(),
+        ));
+    }
     let dt = first.batch.column(column).data_type().clone();
     match &dt {
         DataType::Utf8 => return gather_bytes::<Utf8Type>(pieces, column, pos, n),
@@ -249,10 +323,8 @@ fn gather_primitive<T: arrow_array::ArrowPrimitiveType>(
         .map(|p| (p.batch.column(column).as_primitive::<T>(), p))
         .collect();
     let values = scatter_primitive(&arrays, pos, n);
-    let dyns: Vec<(&dyn Array, &Piece)> = arrays
-        .iter()
-        .map(|(a, p)| (*a as &dyn Array, *p))
-        .collect();
+    let dyns: Vec<(&dyn Array, &Piece)> =
+        arrays.iter().map(|(a, p)| (*a as &dyn Array, *p)).collect();
     let nulls = scatter_nulls(&dyns, pos, n);
     let dt = pieces[0].batch.column(column).data_type().clone();
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls).with_data_type(dt))
@@ -268,7 +340,10 @@ fn fallback(pieces: &[Piece], column: usize, pos: &[u32], n: usize) -> Result<Ar
         }
         base += p.len;
     }
-    let arrays: Vec<&dyn Array> = pieces.iter().map(|p| p.batch.column(column).as_ref()).collect();
+    let arrays: Vec<&dyn Array> = pieces
+        .iter()
+        .map(|p| p.batch.column(column).as_ref())
+        .collect();
     arrow_select::interleave::interleave(&arrays, &indices)
         .map_err(|e| SortError::Config(format!("gather: {e}")))
 }
@@ -301,6 +376,13 @@ mod tests {
     }
 
     #[test]
+    fn positions_must_be_a_permutation() {
+        assert!(Positions::new(&[1, 0, 2]).is_ok());
+        assert!(Positions::new(&[1, 1, 2]).is_err());
+        assert!(Positions::new(&[0, 3, 1]).is_err());
+    }
+
+    #[test]
     fn scatter_gather_equals_interleave() {
         let a = batch(
             vec![Some(1), None, Some(3), Some(4)],
@@ -330,7 +412,7 @@ mod tests {
         let pos = vec![1, 2, 4, 0, 3];
         let order = [(1usize, 0usize), (0, 1), (0, 2), (1, 1), (0, 3)];
         for c in 0..4 {
-            let got = gather_column(&pieces, c, &pos, 5).unwrap();
+            let got = gather_column(&pieces, c, Positions::new(&pos).unwrap()).unwrap();
             let arrays = [a.column(c).as_ref(), b.column(c).as_ref()];
             let want = arrow_select::interleave::interleave(&arrays, &order).unwrap();
             assert_eq!(got.as_ref(), want.as_ref(), "column {c}");

@@ -50,6 +50,22 @@ pub use gather::Piece;
 
 /// The key no row has (above every packed key): "take everything".
 const ALL: u128 = u128::MAX;
+
+/// One merged row: its key (time half and tie-break half) and `piece id << OFFSET_BITS |
+/// row in piece`.
+#[derive(Debug, Clone, Copy)]
+pub struct Entry {
+    pub time: u64,
+    pub tie: u64,
+    pub payload: u64,
+}
+
+impl Entry {
+    /// The packed key.
+    pub fn key(&self) -> u128 {
+        ((self.time as u128) << 64) | self.tie as u128
+    }
+}
 /// Bits of a row's position within its piece in a window entry's payload.
 const OFFSET_BITS: u32 = 24;
 
@@ -110,10 +126,13 @@ impl MergedChunk {
 
 /// Gather the first `columns` columns of a chunk, columns in parallel.
 pub fn gather_chunk(chunk: &MergedChunk, columns: usize) -> Result<Vec<ArrayRef>> {
-    let n = chunk.rows();
+    if chunk.out_pos.len() != chunk.rows() {
+        return Err(SortError::Config("merged chunk positions".into()));
+    }
+    let positions = gather::Positions::new(&chunk.out_pos)?;
     (0..columns)
         .into_par_iter()
-        .map(|c| gather::gather_column(&chunk.pieces, c, &chunk.out_pos, n))
+        .map(|c| gather::gather_column(&chunk.pieces, c, positions))
         .collect()
 }
 
@@ -127,8 +146,10 @@ struct Pending {
 /// Merges sorted sources into chunks of rows in key order (module docs, steps 2-4).
 pub struct Merger {
     cursors: Vec<Cursor>,
-    /// Merged rows not yet emitted: `(key, piece id << OFFSET_BITS | row in piece)`.
-    queue: VecDeque<(u128, u64)>,
+    /// Merged rows not yet emitted.
+    queue: VecDeque<Entry>,
+    /// Radix sort buffer, reused.
+    scratch: Vec<Entry>,
     /// Pieces with rows in `queue`; the front has id `first_piece`.
     pieces: VecDeque<Pending>,
     first_piece: u64,
@@ -142,6 +163,7 @@ impl Merger {
         Merger {
             cursors: sources.into_iter().map(Cursor::open).collect(),
             queue: VecDeque::new(),
+            scratch: Vec::new(),
             pieces: VecDeque::new(),
             first_piece: 0,
             work_columns: work_schema.fields().len(),
@@ -234,12 +256,17 @@ impl Merger {
         if pieces.iter().any(|p| p.len >= 1 << OFFSET_BITS) {
             return Err(SortError::Config("merge piece too large".into()));
         }
-        // In-cache unstable sort of the window (measured faster than a run-adaptive stable
-        // sort and than a heap merge of the per-source slices; docs/sort.md).
-        entries.sort_unstable_by_key(|e| e.0);
+        // In-cache stable radix sort of the window on the time half, then equal times
+        // ordered by the tie-break half (measured against comparison sorts and a heap merge
+        // of the per-source slices in docs/sort.md).
+        crate::radix::sort_by_u64(&mut entries, &mut self.scratch, |e| e.time);
+        crate::radix::sort_ties(&mut entries, |e| e.time, |e| e.tie);
         self.queue.extend(entries);
-        self.pieces
-            .extend(pieces.into_iter().map(|piece| Pending { piece, emitted: 0 }));
+        self.pieces.extend(
+            pieces
+                .into_iter()
+                .map(|piece| Pending { piece, emitted: 0 }),
+        );
         Ok(true)
     }
 
@@ -250,12 +277,12 @@ impl Merger {
         if n == 0 {
             return Ok(None);
         }
-        let entries: Vec<(u128, u64)> = self.queue.drain(..n).collect();
+        let entries: Vec<Entry> = self.queue.drain(..n).collect();
         // Local index of each piece touched (by id - first_piece), then its rows' positions.
         let mut local = vec![u32::MAX; self.pieces.len()];
         let mut touched: Vec<(usize, usize, usize)> = Vec::new(); // (deque index, start, count)
-        for &(_, payload) in &entries {
-            let d = ((payload >> OFFSET_BITS) - self.first_piece) as usize;
+        for e in &entries {
+            let d = ((e.payload >> OFFSET_BITS) - self.first_piece) as usize;
             if local[d] == u32::MAX {
                 local[d] = touched.len() as u32;
                 touched.push((d, self.pieces[d].emitted, 0));
@@ -269,10 +296,10 @@ impl Merger {
             total += t.2;
         }
         let mut out_pos = vec![0u32; total];
-        for (i, &(_, payload)) in entries.iter().enumerate() {
-            let d = ((payload >> OFFSET_BITS) - self.first_piece) as usize;
+        for (i, e) in entries.iter().enumerate() {
+            let d = ((e.payload >> OFFSET_BITS) - self.first_piece) as usize;
             let l = local[d] as usize;
-            let row = (payload & ((1 << OFFSET_BITS) - 1)) as usize;
+            let row = (e.payload & ((1 << OFFSET_BITS) - 1)) as usize;
             out_pos[base[l] + row - touched[l].1] = i as u32;
         }
         let pieces = touched
@@ -301,7 +328,7 @@ impl Merger {
         Ok(Some(MergedChunk {
             pieces,
             out_pos,
-            keys: entries.into_iter().map(|e| e.0).collect(),
+            keys: entries.iter().map(Entry::key).collect(),
         }))
     }
 }
@@ -408,7 +435,9 @@ mod tests {
     fn windows_merge_like_a_sort_for_any_shape() {
         let mut seed = 11u64;
         let mut next = move || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed >> 20
         };
         for round in 0..40 {

@@ -2,17 +2,17 @@
 //! validation is computed on exactly the arrays handed to the parquet encoder.
 //!
 //! Per row group (= one merged chunk of `--row-group-rows` rows):
-//! 1. check the keys increase strictly (across row groups too): the order itself is
-//!    validated, not only the multiset;
+//! 1. merge it and check its keys increase strictly (across row groups too): the order
+//!    itself is validated, not only the multiset;
 //! 2. gather the rows (columns in parallel) and release the spill pages they came from;
-//! 3. in parallel: merge the *next* row group's keys; encode this one's columns; digest its
-//!    rows and read its time range back from the key column;
+//! 3. encode its columns and digest its rows (and read its time range back from the key
+//!    column) **while** steps 1-2 run for the next row group;
 //! 4. append the encoded chunks to the current part.
 //!
 //! ```text
-//!  merge rg n ─► gather rg n ─┬─ merge rg n+1 ─────────────┐
-//!                             ├─ encode rg n (col ∥ col …) ├─► append rg n ─► …
-//!                             └─ digest rg n ──────────────┘
+//!  rg n:   merge ─► gather ─┬─ encode (col ∥ col …) + digest ─┐
+//!  rg n+1:                  └─ merge ─► gather ───────────────┴─► append rg n ─┬─ encode …
+//!                                                                              └─ merge …
 //! ```
 
 use std::path::Path;
@@ -146,43 +146,45 @@ pub fn write_view(
     let columns = merger.work_columns();
     let rg_rows = config.row_group_rows;
     let mut stats = ViewStats::default();
-    let mut last_key: Option<u128> = None;
     progress.phase("write", plan.total_rows);
 
-    // Time spent in each step (wall, summed), logged at debug level.
-    let mut timings = [std::time::Duration::ZERO; 3];
-    let mut pending = merger.next_chunk(rg_rows)?;
-    while let Some(chunk) = pending {
-        let t0 = std::time::Instant::now();
-        // Step 1.
+    // Steps 1-2 for the next row group: merge, check order, gather.
+    let mut last_key: Option<u128> = None;
+    let mut emitted = 0u64;
+    let mut prepare = |merger: &mut Merger| -> Result<Option<Vec<ArrayRef>>> {
+        let Some(chunk) = merger.next_chunk(rg_rows)? else {
+            return Ok(None);
+        };
         for &k in &chunk.keys {
             if last_key.is_some_and(|l| l >= k) {
                 return Err(SortError::ValidationFailed {
                     output_id: plan.output_id.clone(),
-                    detail: format!(
-                        "rows out of order at output row {}",
-                        stats.digest.row_count
-                    ),
+                    detail: format!("rows out of order at output row {emitted}"),
                 });
             }
             last_key = Some(k);
+            emitted += 1;
         }
-        // Step 2.
         let work = gather_chunk(&chunk, columns)?;
         // Dropping the chunk's pieces releases the spill pages nothing reads any more.
         drop(chunk);
         let mut out = plan.to_output(work);
-        if stats.digest.row_count == 0 && crate::fault::active("drop-view-row") {
-            let n = out.first().map(|a| a.len()).unwrap_or(0).saturating_sub(1);
+        if emitted == out.first().map_or(0, |a| a.len() as u64)
+            && crate::fault::active("drop-view-row")
+        {
+            let n = out.first().map_or(0, |a| a.len()).saturating_sub(1);
             out = out.iter().map(|a| a.slice(0, n)).collect();
         }
-        let t1 = std::time::Instant::now();
-        // Step 3.
+        Ok(Some(out))
+    };
+    let mut current = prepare(&mut merger)?;
+    while let Some(out) = current {
+        // Step 3: encode and digest this row group while the next one is merged and
+        // gathered (both sides spread over the pool).
         let (next, encoded) = rayon::join(
-            || merger.next_chunk(rg_rows),
+            || prepare(&mut merger),
             || encode_row_group(plan, &encoder, out),
         );
-        let t2 = std::time::Instant::now();
         let (encoded, digest) = encoded?;
         stats.digest = stats.digest.merge(digest);
         stats.min_time = stats.min_time.or(encoded.min_time);
@@ -190,18 +192,8 @@ pub fn write_view(
         progress.advance(encoded.rows);
         // Step 4.
         writer.append(encoded)?;
-        pending = next?;
-        timings[0] += t1 - t0;
-        timings[1] += t2 - t1;
-        timings[2] += t2.elapsed();
+        current = next?;
     }
-    tracing::debug!(
-        gather_s = timings[0].as_secs_f64(),
-        merge_encode_digest_s = timings[1].as_secs_f64(),
-        append_s = timings[2].as_secs_f64(),
-        fan_in = merger.fan_in(),
-        "phase 2 steps"
-    );
     Ok(WrittenView {
         parts: writer.finish()?,
         stats,

@@ -107,7 +107,8 @@ impl SpillWriter {
             written: 0,
             refused: None,
         };
-        let writer = FileWriter::try_new(charged, &schema).map_err(|e| SortError::spill(&path, e))?;
+        let writer =
+            FileWriter::try_new(charged, &schema).map_err(|e| SortError::spill(&path, e))?;
         Ok(SpillWriter {
             path,
             writer,
@@ -358,7 +359,8 @@ impl MappedRun {
     pub fn release(&self, i: usize) {
         let block = &self.blocks[i];
         let start = (block.offset() as usize / self.page) * self.page;
-        let end = block.offset() as usize + block.metaDataLength() as usize + block.bodyLength() as usize;
+        let end =
+            block.offset() as usize + block.metaDataLength() as usize + block.bodyLength() as usize;
         let end = if i + 1 == self.blocks.len() {
             self.mmap.len()
         } else {

@@ -39,7 +39,11 @@ pub fn pid_alive(pid: u32) -> bool {
 
 /// The pid in a `sluice-sort-<pid>-<nanos>` name.
 fn owner_pid(name: &str) -> Option<u32> {
-    name.strip_prefix(DIR_PREFIX)?.split('-').next()?.parse().ok()
+    name.strip_prefix(DIR_PREFIX)?
+        .split('-')
+        .next()?
+        .parse()
+        .ok()
 }
 
 /// Remove spill directories under `root` left by processes that no longer exist (and
@@ -182,7 +186,9 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         // pid 0 never names a live process in /proc; our own pid is alive.
         let dead = d.path().join(format!("{DIR_PREFIX}0-1"));
-        let live = d.path().join(format!("{DIR_PREFIX}{}-2", std::process::id()));
+        let live = d
+            .path()
+            .join(format!("{DIR_PREFIX}{}-2", std::process::id()));
         let other = d.path().join("unrelated");
         // (`other` keeps the root non-empty, so the root itself stays.)
         for p in [&dead, &live, &other] {

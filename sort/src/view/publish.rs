@@ -15,11 +15,19 @@ fn hidden(view_root: &Path, output_id: &str, suffix: &str) -> PathBuf {
 
 /// `<view_root>/.output_id=<id>.staging-<pid>`: where this process builds the view.
 pub fn staging_dir(view_root: &Path, output_id: &str) -> PathBuf {
-    hidden(view_root, output_id, &format!("staging-{}", std::process::id()))
+    hidden(
+        view_root,
+        output_id,
+        &format!("staging-{}", std::process::id()),
+    )
 }
 
 fn trash_dir(view_root: &Path, output_id: &str) -> PathBuf {
-    hidden(view_root, output_id, &format!("trash-{}", std::process::id()))
+    hidden(
+        view_root,
+        output_id,
+        &format!("trash-{}", std::process::id()),
+    )
 }
 
 /// An exclusive lock on building one view (released when dropped or when the process

@@ -236,11 +236,7 @@ pub fn rows_of(batches: &[RecordBatch]) -> Vec<String> {
 
 /// The oracle: rows of `files` (bytewise order) sorted by (time, file, row) with a plain
 /// `sort_by`; the time column is `key` and parses with `time`.
-pub fn oracle(
-    files: &[PathBuf],
-    key: &str,
-    time: impl Fn(&ArrayRef, usize) -> i64,
-) -> Vec<String> {
+pub fn oracle(files: &[PathBuf], key: &str, time: impl Fn(&ArrayRef, usize) -> i64) -> Vec<String> {
     let mut rows: Vec<(i64, usize, usize, String)> = Vec::new();
     for (fi, path) in files.iter().enumerate() {
         let mut r = 0usize;
@@ -264,7 +260,10 @@ pub fn string_time(a: &ArrayRef, i: usize) -> i64 {
         DataType::LargeUtf8 => a.as_string::<i64>().value(i).to_string(),
         _ => {
             let d = a.as_any_dictionary();
-            d.values().as_string::<i32>().value(d.normalized_keys()[i]).to_string()
+            d.values()
+                .as_string::<i32>()
+                .value(d.normalized_keys()[i])
+                .to_string()
         }
     };
     parse_rfc3339_micros(&s).unwrap()
@@ -289,7 +288,10 @@ pub fn view_rows(view_dir: &Path) -> Vec<String> {
 
 /// Bytes of every part of a view, in order.
 pub fn view_bytes(view_dir: &Path) -> Vec<Vec<u8>> {
-    parts(view_dir).iter().map(|p| fs::read(p).unwrap()).collect()
+    parts(view_dir)
+        .iter()
+        .map(|p| fs::read(p).unwrap())
+        .collect()
 }
 
 /// Names in a directory (sorted), for leftover checks.

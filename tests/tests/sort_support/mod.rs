@@ -51,7 +51,11 @@ pub fn run_json(mut cmd: Command) -> serde_json::Value {
 pub fn expect_code(mut cmd: Command, code: &str) -> String {
     let out = cmd.output().expect("spawn sluice");
     let err = stderr(&out);
-    assert!(!out.status.success(), "expected {code}, got success: {}", stdout(&out));
+    assert!(
+        !out.status.success(),
+        "expected {code}, got success: {}",
+        stdout(&out)
+    );
     assert!(
         err.contains(&format!("error[{code}]")),
         "expected error[{code}], got: {err}"
@@ -87,8 +91,14 @@ pub fn read_all(files: &[PathBuf]) -> Vec<RecordBatch> {
 pub fn view_pk(view_dir: &Path) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
     for b in read_all(&parts(view_dir)) {
-        let f = b.column_by_name("flow_id").unwrap().as_primitive::<Int64Type>();
-        let s = b.column_by_name("event_seq").unwrap().as_primitive::<Int64Type>();
+        let f = b
+            .column_by_name("flow_id")
+            .unwrap()
+            .as_primitive::<Int64Type>();
+        let s = b
+            .column_by_name("event_seq")
+            .unwrap()
+            .as_primitive::<Int64Type>();
         out.extend(f.values().iter().copied().zip(s.values().iter().copied()));
     }
     out
@@ -116,11 +126,7 @@ pub fn assert_no_leftovers(view_root: &Path) {
         );
     }
     let tmp = view_root.parent().unwrap().join(".sluice-tmp");
-    assert!(
-        names(&tmp).is_empty(),
-        "spill leftovers: {:?}",
-        names(&tmp)
-    );
+    assert!(names(&tmp).is_empty(), "spill leftovers: {:?}", names(&tmp));
 }
 
 /// Write one parquet file of `columns`.
@@ -130,8 +136,8 @@ pub fn write_parquet(path: &Path, columns: Vec<(&str, ArrayRef)>) {
     let props = WriterProperties::builder()
         .set_max_row_group_row_count(Some(1000))
         .build();
-    let mut w = ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props))
-        .unwrap();
+    let mut w =
+        ArrowWriter::try_new(File::create(path).unwrap(), batch.schema(), Some(props)).unwrap();
     w.write(&batch).unwrap();
     w.close().unwrap();
 }

@@ -145,12 +145,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn human(
-    dir: &Path,
-    stages: &[Stage],
-    views: &[sluice_sort::ViewReport],
-    total_s: f64,
-) -> String {
+fn human(dir: &Path, stages: &[Stage], views: &[sluice_sort::ViewReport], total_s: f64) -> String {
     let mut s = format!("sluice demo in {}\n\n", dir.display());
     s.push_str(&format!(
         "{:<6} {:>12} {:>9} {:>14}  {}\n",

@@ -122,7 +122,9 @@ fn config(args: &Args) -> anyhow::Result<SortConfig> {
 fn sources(args: &Args) -> anyhow::Result<Vec<SortSource>> {
     if let Some(pattern) = &args.input {
         let [output_id] = args.output_id.as_slice() else {
-            return Err(usage("--input needs exactly one --output-id (the view's name)"));
+            return Err(usage(
+                "--input needs exactly one --output-id (the view's name)",
+            ));
         };
         let view_root = match (&args.view_root, &args.engine_root) {
             (Some(v), _) => v.clone(),
@@ -133,7 +135,9 @@ fn sources(args: &Args) -> anyhow::Result<Vec<SortSource>> {
         return Ok(vec![s]);
     }
     let Some(root) = &args.engine_root else {
-        return Err(usage("give --engine-root with --output-id/--all, or --input GLOB"));
+        return Err(usage(
+            "give --engine-root with --output-id/--all, or --input GLOB",
+        ));
     };
     let ids = match (args.all, args.output_id.is_empty()) {
         (true, true) => SortSource::all_outputs(root)?,

@@ -1,0 +1,73 @@
+//! `sluice bench replay`: `sluice replay --max` end to end against its decode floor, as child
+//! processes on the same 20M-row traffic view. The harness is `sluice_benches::replay`;
+//! this module parses flags, shows progress and prints the report.
+
+use std::path::PathBuf;
+
+use sluice_benches::replay::{self as bench, ReplayBenchConfig};
+
+use crate::cli::Ctx;
+use crate::errors::CliError;
+
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Rows of `s3_event_stream_with_fraud_6B` to generate and sort.
+    #[arg(long, default_value_t = bench::DEFAULT_ROWS)]
+    pub rows: u64,
+    /// Source files to generate them in.
+    #[arg(long, default_value_t = bench::DEFAULT_FILES)]
+    pub files: u32,
+    /// Generator seed.
+    #[arg(long, default_value_t = bench::DEFAULT_SEED)]
+    pub seed: u64,
+    /// Engine run root with the view; generated and sorted if it has no view
+    /// [default: .bench/replay-<rows>-<seed>].
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Scratch directory (run directories) and where bench-replay.json is written.
+    #[arg(long, default_value = ".bench/replay-work")]
+    pub work: PathBuf,
+    /// Runs per contender (interleaved); the fastest is reported, all are kept in the JSON.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: u32,
+    /// Partitions of the replayed topic.
+    #[arg(long, default_value_t = 4)]
+    pub partitions: u32,
+    /// The replay's --dedupe-memory.
+    #[arg(long, default_value = "256MiB")]
+    pub dedupe_memory: String,
+}
+
+pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().map_err(|e| {
+        CliError::new(
+            "IO_ERROR",
+            format!("cannot locate the sluice binary to drive: {e}"),
+        )
+    })?;
+    let mut cfg = ReplayBenchConfig::new(exe);
+    cfg.sluice_build = if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+    .to_string();
+    cfg.rows = args.rows;
+    cfg.files = args.files;
+    cfg.seed = args.seed;
+    cfg.data_dir = args
+        .data
+        .unwrap_or_else(|| bench::default_data_dir(args.rows, args.seed));
+    cfg.work_dir = args.work;
+    cfg.repeat = args.repeat;
+    cfg.partitions = args.partitions;
+    cfg.dedupe_memory = args.dedupe_memory;
+    let bar = crate::progress::bar(ctx, 0, "bench", "steps");
+    let report = bench::run_replay_bench(&cfg, &mut |what| bar.set_prefix(what.to_string()))
+        .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    bar.finish_and_clear();
+    ctx.emit(&serde_json::to_value(&report)?, || {
+        bench::render_text(&report)
+    });
+    Ok(())
+}
