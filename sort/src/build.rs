@@ -24,8 +24,8 @@ use rayon::prelude::*;
 use sluice_storage::publish::write_json_atomic;
 use sluice_storage::timefmt::{format_rfc3339_micros, now_micros};
 use sluice_storage::view::{
-    source_locator_digest, stream_view_id, view_dir, StreamSortReceipt, StreamViewManifest,
-    GRANULARITY_FLAT, MANIFEST_FILE, RECEIPT_FILE,
+    source_fingerprint, source_locator_digest, stream_view_id, view_dir, StreamSortReceipt,
+    StreamViewManifest, GRANULARITY_FLAT, MANIFEST_FILE, RECEIPT_FILE,
 };
 
 use crate::config::SortConfig;
@@ -125,14 +125,15 @@ pub fn default_temp_root(view_root: &Path) -> PathBuf {
 struct Identity {
     view_id: String,
     locator: String,
+    fingerprint: String,
     sort_keys: Vec<String>,
     paths: Vec<String>,
 }
 
-fn identity(config: &SortConfig, source: &SortSource) -> Identity {
+fn identity(config: &SortConfig, source: &SortSource) -> Result<Identity> {
     let sort_keys = vec![config.sort_key.clone()];
     let paths = source.path_strings();
-    Identity {
+    Ok(Identity {
         view_id: stream_view_id(
             &source.engine_root_string(),
             &source.scenario_id,
@@ -141,9 +142,10 @@ fn identity(config: &SortConfig, source: &SortSource) -> Identity {
             GRANULARITY_FLAT,
         ),
         locator: source_locator_digest(&paths),
+        fingerprint: source_fingerprint(&paths)?,
         sort_keys,
         paths,
-    }
+    })
 }
 
 /// Step 2: `Ok(Some(report))` to skip, `Ok(None)` to build, or the rule's error.
@@ -167,7 +169,14 @@ fn apply_rules(
             view_dir: dir.to_path_buf(),
         }),
         ViewState::Receipt(r) => {
-            match receipt_matches(&r, &id.view_id, &id.locator, &id.sort_keys, dir) {
+            match receipt_matches(
+                &r,
+                &id.view_id,
+                &id.locator,
+                &id.fingerprint,
+                &id.sort_keys,
+                dir,
+            ) {
                 Ok(()) => Ok(Some(ViewReport {
                     output_id: source.output_id.clone(),
                     status: ViewStatus::Skipped,
@@ -249,7 +258,7 @@ fn build_in_pool(
     // Spill directories of killed builds go even if this build turns out to be a skip.
     crate::spill::clean_stale(&temp_root);
     // Step 2.
-    let id = identity(config, source);
+    let id = identity(config, source)?;
     if let Some(skipped) = apply_rules(config, source, &id, &dir, started)? {
         return Ok(skipped);
     }
@@ -309,6 +318,7 @@ fn build_in_pool(
         sort_keys: id.sort_keys.clone(),
         partition_granularity: GRANULARITY_FLAT.to_string(),
         source_locator_digest: id.locator.clone(),
+        source_fingerprint: id.fingerprint.clone(),
         source_paths: id.paths.clone(),
         raw_stats: raw
             .digest

@@ -51,10 +51,7 @@ impl Chunk {
             .collect();
         crate::radix::sort_by_u64(&mut order, &mut Vec::new(), |x| x.0);
         let rows = UInt32Array::from_iter_values(order.iter().map(|x| x.1));
-        let keys: Vec<u128> = order
-            .iter()
-            .map(|&(_, i)| self.keys[i as usize])
-            .collect();
+        let keys: Vec<u128> = order.iter().map(|&(_, i)| self.keys[i as usize]).collect();
         let columns = self
             .batch
             .columns()

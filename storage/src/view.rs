@@ -85,6 +85,23 @@ pub fn source_locator_digest(sorted_paths: &[String]) -> String {
     sha256_hex(sorted_paths.join("\n").as_bytes())
 }
 
+/// `source_fingerprint`: sha256 over one line `path\tbytes\tmtime_ns\n` per source file, in
+/// the given (sorted) order. The locator digest names the files; this notices when the same
+/// paths now hold other bytes (data regenerated in place), so a stale view is not skipped.
+pub fn source_fingerprint(sorted_paths: &[String]) -> crate::Result<String> {
+    let mut h = Sha256::new();
+    for p in sorted_paths {
+        let meta = std::fs::metadata(p).map_err(|e| crate::StorageError::io(p, e))?;
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| d.as_nanos());
+        h.update(format!("{p}\t{}\t{mtime_ns}\n", meta.len()).as_bytes());
+    }
+    Ok(hex(&h.finalize()))
+}
+
 /// Row count, order-independent row-hash sums and time range of one side (source or view).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SideStats {
@@ -119,6 +136,10 @@ pub struct StreamSortReceipt {
     pub sort_keys: Vec<String>,
     pub partition_granularity: String,
     pub source_locator_digest: String,
+    /// See [`source_fingerprint`]. Empty in receipts written by other tools, which carry
+    /// only the locator digest; then only the locator is compared.
+    #[serde(default)]
+    pub source_fingerprint: String,
     pub source_paths: Vec<String>,
     pub raw_stats: SideStats,
     pub sorted_stats: SideStats,
@@ -158,6 +179,20 @@ mod tests {
     fn locator_digest_joins_with_newlines() {
         let d = source_locator_digest(&["a".into(), "b".into()]);
         assert_eq!(d, sha256_hex(b"a\nb"));
+    }
+
+    #[test]
+    fn fingerprint_changes_when_a_file_is_rewritten() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("a.parquet");
+        std::fs::write(&f, b"one").unwrap();
+        let paths = vec![f.display().to_string()];
+        let first = source_fingerprint(&paths).unwrap();
+        assert_eq!(first, source_fingerprint(&paths).unwrap());
+        std::fs::write(&f, b"other bytes").unwrap();
+        assert_ne!(first, source_fingerprint(&paths).unwrap());
+        let e = source_fingerprint(&["/no/such/file".to_string()]).unwrap_err();
+        assert_eq!(e.code(), "IO_ERROR");
     }
 
     #[test]

@@ -192,6 +192,7 @@ pub fn write_view(
         sort_keys: keys,
         partition_granularity: GRANULARITY_FLAT.into(),
         source_locator_digest: String::new(),
+        source_fingerprint: String::new(),
         source_paths: Vec::new(),
         raw_stats: stats.clone(),
         sorted_stats: stats,

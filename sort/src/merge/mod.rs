@@ -33,6 +33,7 @@ pub mod cursor;
 pub mod gather;
 
 use std::collections::VecDeque;
+
 use std::sync::Arc;
 
 use arrow_array::ArrayRef;
@@ -146,8 +147,9 @@ struct Pending {
 /// Merges sorted sources into chunks of rows in key order (module docs, steps 2-4).
 pub struct Merger {
     cursors: Vec<Cursor>,
-    /// Merged rows not yet emitted.
-    queue: VecDeque<Entry>,
+    /// Merged rows; those from `queue_pos` on are not yet emitted.
+    queue: Vec<Entry>,
+    queue_pos: usize,
     /// Radix sort buffer, reused.
     scratch: Vec<Entry>,
     /// Pieces with rows in `queue`; the front has id `first_piece`.
@@ -162,7 +164,8 @@ impl Merger {
     pub fn new(sources: Vec<Source>, work_schema: &Schema, window: usize) -> Self {
         Merger {
             cursors: sources.into_iter().map(Cursor::open).collect(),
-            queue: VecDeque::new(),
+            queue: Vec::new(),
+            queue_pos: 0,
             scratch: Vec::new(),
             pieces: VecDeque::new(),
             first_piece: 0,
@@ -261,7 +264,15 @@ impl Merger {
         // of the per-source slices in docs/sort.md).
         crate::radix::sort_by_u64(&mut entries, &mut self.scratch, |e| e.time);
         crate::radix::sort_ties(&mut entries, |e| e.time, |e| e.tie);
-        self.queue.extend(entries);
+        if self.queue_pos == self.queue.len() {
+            // Nothing pending: the window becomes the queue as is.
+            self.queue = entries;
+            self.queue_pos = 0;
+        } else {
+            self.queue.drain(..self.queue_pos);
+            self.queue_pos = 0;
+            self.queue.extend_from_slice(&entries);
+        }
         self.pieces.extend(
             pieces
                 .into_iter()
@@ -272,16 +283,17 @@ impl Merger {
 
     /// Step 4: the next `rows` merged rows (fewer at the end; `None` when done).
     pub fn next_chunk(&mut self, rows: usize) -> Result<Option<MergedChunk>> {
-        while self.queue.len() < rows && self.window()? {}
-        let n = rows.min(self.queue.len());
+        while self.queue.len() - self.queue_pos < rows && self.window()? {}
+        let n = rows.min(self.queue.len() - self.queue_pos);
         if n == 0 {
             return Ok(None);
         }
-        let entries: Vec<Entry> = self.queue.drain(..n).collect();
+        let entries = &self.queue[self.queue_pos..self.queue_pos + n];
+        self.queue_pos += n;
         // Local index of each piece touched (by id - first_piece), then its rows' positions.
         let mut local = vec![u32::MAX; self.pieces.len()];
         let mut touched: Vec<(usize, usize, usize)> = Vec::new(); // (deque index, start, count)
-        for e in &entries {
+        for e in entries {
             let d = ((e.payload >> OFFSET_BITS) - self.first_piece) as usize;
             if local[d] == u32::MAX {
                 local[d] = touched.len() as u32;

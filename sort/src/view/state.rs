@@ -57,6 +57,7 @@ pub fn receipt_matches(
     existing: &StreamSortReceipt,
     expected_view_id: &str,
     expected_locator: &str,
+    expected_fingerprint: &str,
     sort_keys: &[String],
     view_dir: &Path,
 ) -> std::result::Result<(), String> {
@@ -70,6 +71,15 @@ pub fn receipt_matches(
         return Err(format!(
             "source_locator_digest {} != {} (the source files changed)",
             existing.source_locator_digest, expected_locator
+        ));
+    }
+    // Receipts from other tools carry no fingerprint; then the locator alone decides.
+    if !existing.source_fingerprint.is_empty()
+        && existing.source_fingerprint != expected_fingerprint
+    {
+        return Err(format!(
+            "source_fingerprint {} != {} (a source file was rewritten since the view was built)",
+            existing.source_fingerprint, expected_fingerprint
         ));
     }
     if existing.sort_keys != sort_keys {

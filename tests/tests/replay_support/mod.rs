@@ -168,6 +168,7 @@ pub fn write_view(eng: &Path, output_id: &str, rows: &[Row], per_part: usize) {
         sort_keys: vec!["ts_utc".into()],
         partition_granularity: "flat".into(),
         source_locator_digest: String::new(),
+        source_fingerprint: String::new(),
         source_paths: Vec::new(),
         raw_stats: stats.clone(),
         sorted_stats: stats,
