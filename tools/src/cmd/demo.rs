@@ -4,8 +4,8 @@
 //! fresh directory, then runs every stage that exists on it, and prints a summary table
 //! (rows, time, throughput, where the files are) and what to look at next.
 //!
-//! Stages today: gen -> sort (every output into its stream view). Each later stage (replay,
-//! gate, bus, parity) joins the list here as it lands.
+//! Stages today: gen -> sort (every output into its stream view) -> replay (`--max`, through
+//! the in-process gate into the file bus under `runs/`). Parity joins the list when it lands.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -132,20 +132,63 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         &default_view_root(&engine_root),
     ));
 
+    // 3. replay: every view, flat out, through the gate into the file bus of a fresh run.
+    let runs_dir = dir.join("runs");
+    let t = Instant::now();
+    let replay = replay_all(&engine_root, &runs_dir)?;
+    stages.push(Stage::new(
+        "replay",
+        replay.events,
+        t,
+        &replay.run_root.join("eb"),
+    ));
+
     let total_s = started_all.elapsed().as_secs_f64();
     let summary = serde_json::json!({
         "dir": dir,
         "engine_root": engine_root,
         "stages": stages,
         "views": views,
+        "replay": replay,
         "total_seconds": total_s,
         "peak_rss_bytes": crate::cmd::sort::peak_rss_bytes(),
     });
-    ctx.emit(&summary, || human(&dir, &stages, &views, total_s));
+    ctx.emit(&summary, || human(&dir, &stages, &views, &replay, total_s));
     Ok(())
 }
 
-fn human(dir: &Path, stages: &[Stage], views: &[sluice_sort::ViewReport], total_s: f64) -> String {
+/// `sluice replay --engine-root ROOT --all --max --runs-dir RUNS`, with every other flag at
+/// the replay command's own defaults (parsed by the same clap definition).
+fn replay_all(
+    engine_root: &Path,
+    runs_dir: &Path,
+) -> anyhow::Result<crate::cmd::replay::session::ReplaySummary> {
+    use clap::Parser;
+    #[derive(Parser)]
+    struct ReplayCli {
+        #[command(flatten)]
+        args: crate::cmd::replay::Args,
+    }
+    let cli = ReplayCli::try_parse_from([
+        "replay".as_ref(),
+        "--engine-root".as_ref(),
+        engine_root.as_os_str(),
+        "--all".as_ref(),
+        "--max".as_ref(),
+        "--runs-dir".as_ref(),
+        runs_dir.as_os_str(),
+    ] as [&std::ffi::OsStr; 7])?;
+    let opts = crate::cmd::replay::options(cli.args)?;
+    crate::cmd::replay::session::run(&opts, &|_| {})
+}
+
+fn human(
+    dir: &Path,
+    stages: &[Stage],
+    views: &[sluice_sort::ViewReport],
+    replay: &crate::cmd::replay::session::ReplaySummary,
+    total_s: f64,
+) -> String {
     let mut s = format!("sluice demo in {}\n\n", dir.display());
     s.push_str(&format!(
         "{:<6} {:>12} {:>9} {:>14}  {}\n",
@@ -164,7 +207,19 @@ fn human(dir: &Path, stages: &[Stage], views: &[sluice_sort::ViewReport], total_
             v.output_id, v.rows, v.parts, v.view_dir
         ));
     }
-    s.push_str("\nnext: look at a view's receipt, e.g.\n");
+    s.push_str(&format!(
+        "\nreplay into {}: {} events, {} admitted, {} duplicate, {} quarantined\n",
+        replay.run_root.display(),
+        replay.events,
+        replay.admitted,
+        replay.duplicates,
+        replay.quarantined
+    ));
+    s.push_str(&format!(
+        "\ninspect the bus:\n  sluice bus topics --bus {}\n",
+        replay.run_root.join("eb").display()
+    ));
+    s.push_str("\nlook at a view's receipt, e.g.\n");
     if let Some(v) = views.first() {
         s.push_str(&format!(
             "  cat {}/{}\n",

@@ -157,10 +157,16 @@ pub fn options(args: Args) -> anyhow::Result<ReplayOptions> {
     } else {
         Pacing::from_speedup(args.speedup)
     };
+    let mut outputs: Vec<String> = Vec::new();
+    for id in args.output_id {
+        if !outputs.contains(&id) {
+            outputs.push(id);
+        }
+    }
     Ok(ReplayOptions {
         engine_root: args.engine_root,
         view_root: args.view_root,
-        outputs: if args.all { Vec::new() } else { args.output_id },
+        outputs: if args.all { Vec::new() } else { outputs },
         runs_dir: args.runs_dir,
         platform: args.platform,
         pacing: PacingConfig {
