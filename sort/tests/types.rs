@@ -148,7 +148,7 @@ fn millisecond_second_and_date_keys() {
     });
     let days: Vec<RecordBatch> = (0..2)
         .map(|f| {
-            let v: Vec<i32> = (0..12).map(|i| ((i * 3 + f) % 4) as i32 + 20_000).collect();
+            let v: Vec<i32> = (0..12).map(|i| (i * 3 + f) % 4 + 20_000).collect();
             let d: ArrayRef = Arc::new(Date32Array::from(v));
             RecordBatch::try_from_iter([("id", ids(12, f as i64 * 100)), ("day", d)]).unwrap()
         })
