@@ -108,6 +108,10 @@ pub enum SortError {
     /// A spill file could not be written or read back.
     #[error("spill file {path}: {message}")]
     Spill { path: PathBuf, message: String },
+
+    /// An internal invariant or an Arrow kernel failed (a bug: report it).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl SortError {
@@ -132,6 +136,7 @@ impl SortError {
             SortError::TempFull { .. } => "SORT_TEMP_FULL",
             SortError::Config(_) => "INVALID_ARGUMENT",
             SortError::Spill { .. } => "SORT_SPILL_IO",
+            SortError::Internal(_) => "INTERNAL",
         }
     }
 

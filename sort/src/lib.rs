@@ -12,24 +12,27 @@
 //! ## How data flows (the external sort; details and measurements in `docs/sort.md`)
 //!
 //! 1. [`plan`]: read the footers; check schemas and the key; choose per column how it
-//!    travels (dictionary codes for low-cardinality strings, [`dict`]).
+//!    travels ([`repr`]: constant columns not at all, low-cardinality strings as
+//!    dictionary codes ([`dict`]), the rest as decoded).
 //! 2. Phase 1, [`runs`]: decode row groups in parallel ([`read`]); per row compute the
-//!    16-byte key (time, file, row; [`key`]) and the source digest; cut the rows into runs
-//!    that fit the memory budget; sort each run's *keys*; spill every run but the last as an
-//!    Arrow IPC file ([`spill`]).
-//! 3. Phase 2, [`merge`]: k-way merge with a loser tree over the keys (spilled runs read
-//!    zero-copy through mmap, consumed pages released), multi-level if the fan-in would
-//!    not fit in memory; every `--row-group-rows` merged rows are gathered and encoded
-//!    column-parallel into parts cut by size ([`output`]).
-//! 4. Validation (row count, digest, time range of source vs view), receipt, manifest,
-//!    atomic publish ([`view`]).
+//!    16-byte key (time, file, row; [`key`]) and the source digest; sort every decoded
+//!    chunk (≤ 64 Ki rows) by key while it is in cache ([`radix`]); keep chunks in memory
+//!    while the budget allows, spill the others as sorted segments of Arrow IPC files
+//!    ([`spill`]).
+//! 3. Phase 2, [`merge`]: merge all sorted sources in windows (key bound, radix sort of the
+//!    window's keys), spilled segments read a batch at a time (`pread`, decoded
+//!    zero-copy, freed once merged); intermediate merges only if the fan-in would not fit
+//!    in memory. Every
+//!    `--row-group-rows` merged rows are gathered (source slices read sequentially) and
+//!    encoded column-parallel into parts cut by size ([`output`]).
+//! 4. Validation (row count, digest, time range of source vs view, strictly increasing
+//!    keys), receipt, manifest, atomic publish ([`view`]).
 //!
 //! ```text
-//!  parquet ─► decode ∥ ─► keys+digest ─► run ─► sort keys ─► spill (IPC) ─┐
-//!                                        last run (memory) ───────────────┤
-//!                                     loser tree merge (mmap, madvise) ◄──┘
-//!                                        └─► gather ─► encode ∥ ─► part-NNNNNN.parquet
-//!                                                      digest ─► validate ─► receipt ─► rename
+//!  parquet ─► decode ∥ ─► keys + digest ─► sort chunk ─┬─ keep (memory)
+//!                                                      └─ spill (IPC segment)
+//!  kept chunks + spilled segments (pread) ─► window ─► radix sort keys ─► gather
+//!        ─► encode ∥ + view digest ─► part-NNNNNN.parquet ─► validate ─► receipt ─► rename
 //! ```
 //!
 //! ## Library API
@@ -58,20 +61,23 @@ pub mod config;
 pub mod dict;
 pub mod error;
 pub mod fault;
+pub mod floor;
 pub mod key;
 pub mod merge;
 pub mod output;
 pub mod plan;
 pub mod radix;
 pub mod read;
+pub mod repr;
 pub mod runs;
 pub mod source;
 pub mod spill;
 pub mod view;
 
-pub use build::{build_view, copy_floor, default_temp_root, ViewReport, ViewStatus};
+pub use build::{build_view, default_temp_root, ViewReport, ViewStatus};
 pub use config::{parse_size, SortConfig};
 pub use error::SortError;
+pub use floor::copy_floor;
 pub use source::SortSource;
 
 /// Progress callbacks (the CLI draws bars with them). Phases: `read` (rows decoded),

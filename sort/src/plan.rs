@@ -4,36 +4,36 @@
 //! 1. Read every footer (in parallel) and check the files agree: the sort key is present
 //!    (`MISSING_TS_UTC` / `MISSING_SORT_KEY`), every column has a type the sort carries, and
 //!    all files have the same column names and types (`SCHEMA_MISMATCH` names both files).
-//! 2. Choose each column's representation from the footers alone, so the choice (and with it
-//!    the output bytes) never depends on memory or threads:
-//!    - a string/binary column whose every column chunk is dictionary-only (page encoding
-//!      statistics) with small dictionaries in total travels as `u32` codes into a
-//!      [`GlobalDict`] ([`Repr::Codes`]);
-//!    - everything else travels as decoded ([`Repr::Plain`]); view types are read as their
-//!      offset-based twins, so that gathered batches never drag foreign buffers into spill
-//!      files.
+//! 2. Choose each column's representation from the footers alone ([`crate::repr`]):
+//!    constant (not carried), dictionary codes, or plain; view types are read as their
+//!    offset-based twins, so gathered batches never drag foreign buffers into spill files.
+//!    The read schema (parquet reader hints) and the work schema (what travels through
+//!    sorting and spilling) follow.
 //! 3. List the row groups in (file, row group) order with their first row number: the read
 //!    tasks of phase 1.
 //!
 //! ```text
-//!  footers ──► schema check ──► per column: Codes | Plain ──► read schema (parquet hints)
-//!                                                        └──► work schema (in memory/spill)
+//!  footers ──► schema check ──► per column: Constant | Codes | Plain ─┬─► read schema
+//!                                                                    └─► work schema
 //! ```
+//!
+//! [`SourcePlan::to_work`] and [`SourcePlan::to_output`] convert batches between the
+//! representations.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use arrow_array::types::UInt32Type;
-use arrow_array::{Array, ArrayRef, DictionaryArray, RecordBatch};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use parquet::basic::Encoding;
 use rayon::prelude::*;
 
-use crate::dict::{self, GlobalDict};
 use crate::error::{Result, SortError};
 use crate::key;
+use crate::repr::{
+    check_constant, codes_to_dictionary, plan_column, repeat_constant, ColumnPlan, Repr,
+};
 
 /// One source file.
 #[derive(Debug, Clone)]
@@ -57,29 +57,6 @@ pub struct RowGroupTask {
     pub bytes: u64,
 }
 
-/// How a column travels through the sort.
-#[derive(Debug, Clone)]
-pub enum Repr {
-    /// As decoded (read type = source type with views replaced by offset types).
-    Plain,
-    /// `u32` codes into a dataset-wide dictionary.
-    Codes(Arc<GlobalDict>),
-}
-
-/// One column's plan.
-#[derive(Debug, Clone)]
-pub struct ColumnPlan {
-    pub name: String,
-    /// The type in the source files (and in the view).
-    pub source_type: DataType,
-    /// The type requested from the parquet reader.
-    pub read_type: DataType,
-    pub repr: Repr,
-    /// Every column chunk of the source was dictionary-only: low cardinality, so the output
-    /// encodes it with a dictionary too.
-    pub low_cardinality: bool,
-}
-
 /// Everything phase 1 and the writer need to know about the source.
 #[derive(Debug)]
 pub struct SourcePlan {
@@ -96,18 +73,6 @@ pub struct SourcePlan {
     pub work_schema: SchemaRef,
     /// Dictionary values per column, fixed once phase 1 has read everything.
     frozen: OnceLock<Vec<Option<ArrayRef>>>,
-}
-
-/// The largest total of (compressed) dictionary pages for which a column travels as codes.
-pub const MAX_DICT_PAGE_BYTES: u64 = 16 << 20;
-
-fn strip_views(dt: &DataType) -> DataType {
-    match dt {
-        DataType::Utf8View => DataType::Utf8,
-        DataType::BinaryView => DataType::Binary,
-        DataType::Dictionary(_, v) => strip_views(v),
-        other => other.clone(),
-    }
 }
 
 fn describe(schema: &Schema) -> String {
@@ -249,9 +214,10 @@ impl SourcePlan {
                 .fields()
                 .iter()
                 .zip(&columns)
-                .map(|(f, c)| match c.repr {
-                    Repr::Codes(_) => Field::new(f.name(), DataType::UInt32, f.is_nullable()),
-                    Repr::Plain => Field::new(f.name(), c.read_type.clone(), f.is_nullable()),
+                .filter_map(|(f, c)| match c.repr {
+                    Repr::Codes(_) => Some(Field::new(f.name(), DataType::UInt32, f.is_nullable())),
+                    Repr::Plain => Some(Field::new(f.name(), c.read_type.clone(), f.is_nullable())),
+                    Repr::Constant(_) => None,
                 })
                 .collect::<Vec<_>>(),
         ));
@@ -321,21 +287,22 @@ impl SourcePlan {
         &self.columns[self.key_index].name
     }
 
-    /// Convert a batch as read into the work representation (codes for [`Repr::Codes`]).
+    /// Convert a batch as read into the work representation: codes for [`Repr::Codes`],
+    /// constants checked and dropped.
     pub fn to_work(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let columns: Vec<ArrayRef> = batch
-            .columns()
-            .iter()
-            .zip(&self.columns)
-            .map(|(a, c)| match &c.repr {
-                Repr::Codes(d) => match d.encode(a.as_ref()) {
-                    Some(codes) => Arc::new(codes) as ArrayRef,
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.work_schema.fields().len());
+        for (a, c) in batch.columns().iter().zip(&self.columns) {
+            match &c.repr {
+                Repr::Codes(d) => columns.push(match d.encode(a.as_ref()) {
+                    Some(codes) => Arc::new(codes),
                     None => a.clone(),
-                },
-                Repr::Plain => a.clone(),
-            })
-            .collect();
-        RecordBatch::try_new(self.work_schema.clone(), columns)
+                }),
+                Repr::Plain => columns.push(a.clone()),
+                Repr::Constant(cell) => check_constant(cell, &c.name, a, &self.output_id)?,
+            }
+        }
+        let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
+        RecordBatch::try_new_with_options(self.work_schema.clone(), columns, &options)
             .map_err(|e| SortError::parquet(&self.files[0].path, e))
     }
 
@@ -346,35 +313,41 @@ impl SourcePlan {
                 .iter()
                 .map(|c| match &c.repr {
                     Repr::Codes(d) => Some(d.values()),
-                    Repr::Plain => None,
+                    Repr::Plain | Repr::Constant(_) => None,
                 })
                 .collect()
         });
     }
 
-    /// Convert work-representation columns into the arrays handed to the parquet writer
-    /// (codes become dictionary arrays over the frozen values). Call [`Self::freeze`] first.
-    pub fn to_output(&self, work: Vec<ArrayRef>) -> Vec<ArrayRef> {
+    /// The arrays handed to the parquet writer for `rows` rows whose carried columns are
+    /// `work`: codes become dictionary arrays over the frozen values, constants are
+    /// repeated. Call [`Self::freeze`] first.
+    pub fn to_output(&self, work: Vec<ArrayRef>, rows: usize) -> Result<Vec<ArrayRef>> {
         self.freeze();
         let frozen = self.frozen.get().map(Vec::as_slice).unwrap_or(&[]);
-        work.into_iter()
-            .enumerate()
-            .map(|(i, a)| match frozen.get(i) {
-                Some(Some(values)) if a.data_type() == &DataType::UInt32 => {
-                    let codes = a
-                        .as_any()
-                        .downcast_ref::<arrow_array::UInt32Array>()
-                        .cloned()
-                        .unwrap_or_else(|| arrow_array::UInt32Array::from(Vec::<u32>::new()));
-                    // Codes were assigned by this dictionary, so every one is in range.
-                    match DictionaryArray::<UInt32Type>::try_new(codes, values.clone()) {
-                        Ok(d) => Arc::new(d) as ArrayRef,
-                        Err(_) => a,
+        let mut work = work.into_iter();
+        let mut out = Vec::with_capacity(self.columns.len());
+        for (i, c) in self.columns.iter().enumerate() {
+            out.push(match &c.repr {
+                Repr::Constant(cell) => match cell.get() {
+                    Some(v) => repeat_constant(v, rows)?,
+                    None => return Err(SortError::Internal(format!("constant {} unset", c.name))),
+                },
+                Repr::Codes(_) => {
+                    let codes = work
+                        .next()
+                        .ok_or_else(|| SortError::Internal("work columns".into()))?;
+                    match frozen.get(i) {
+                        Some(Some(values)) => codes_to_dictionary(&codes, values)?,
+                        _ => codes,
                     }
                 }
-                _ => a,
-            })
-            .collect()
+                Repr::Plain => work
+                    .next()
+                    .ok_or_else(|| SortError::Internal("work columns".into()))?,
+            });
+        }
+        Ok(out)
     }
 
     /// Rough bytes held by the dictionaries (counted against the memory budget).
@@ -383,51 +356,8 @@ impl SourcePlan {
             .iter()
             .map(|c| match &c.repr {
                 Repr::Codes(d) => d.bytes() as u64,
-                Repr::Plain => 0,
+                Repr::Plain | Repr::Constant(_) => 0,
             })
             .sum()
-    }
-}
-
-/// Step 2 for one column.
-fn plan_column(index: usize, field: &Field, footers: &[ArrowReaderMetadata]) -> ColumnPlan {
-    let mut all_dict = true;
-    let mut dict_bytes = 0u64;
-    let mut chunks = 0usize;
-    for meta in footers {
-        for g in meta.metadata().row_groups() {
-            let Some(cc) = g.columns().get(index) else {
-                all_dict = false;
-                continue;
-            };
-            if cc.num_values() == 0 {
-                continue;
-            }
-            chunks += 1;
-            let dict_only = cc.page_encoding_stats_mask().is_some_and(|m| {
-                m.is_only(Encoding::RLE_DICTIONARY) || m.is_only(Encoding::PLAIN_DICTIONARY)
-            });
-            match cc.dictionary_page_offset() {
-                Some(off) if dict_only => {
-                    dict_bytes += (cc.data_page_offset() - off).max(0) as u64;
-                }
-                _ => all_dict = false,
-            }
-        }
-    }
-    let low_cardinality = all_dict && chunks > 0 && dict_bytes <= MAX_DICT_PAGE_BYTES;
-    let value_type = strip_views(field.data_type());
-    let (repr, read_type) = if low_cardinality && dict::supports_value_type(&value_type) {
-        let read = DataType::Dictionary(Box::new(DataType::Int32), Box::new(value_type.clone()));
-        (Repr::Codes(GlobalDict::new(value_type)), read)
-    } else {
-        (Repr::Plain, value_type)
-    };
-    ColumnPlan {
-        name: field.name().clone(),
-        source_type: field.data_type().clone(),
-        read_type,
-        repr,
-        low_cardinality,
     }
 }

@@ -10,7 +10,7 @@
 
 use std::fs::File;
 
-use arrow_array::{RecordBatch, UInt32Array};
+use arrow_array::{RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow_select::take::take;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use sluice_storage::digest::{digest_batch, RowDigest};
@@ -58,9 +58,10 @@ impl Chunk {
             .iter()
             .map(|c| take(c.as_ref(), &rows, None))
             .collect::<std::result::Result<Vec<_>, _>>()
-            .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
-        let batch = RecordBatch::try_new(self.batch.schema(), columns)
-            .map_err(|e| SortError::Config(format!("sorting a chunk: {e}")))?;
+            .map_err(|e| SortError::Internal(format!("sorting a chunk: {e}")))?;
+        let options = RecordBatchOptions::new().with_row_count(Some(keys.len()));
+        let batch = RecordBatch::try_new_with_options(self.batch.schema(), columns, &options)
+            .map_err(|e| SortError::Internal(format!("sorting a chunk: {e}")))?;
         Ok(Chunk { batch, keys })
     }
 

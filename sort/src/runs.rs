@@ -24,12 +24,10 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use arrow_array::{Array, ArrayRef, RecordBatch};
-use arrow_select::interleave::interleave;
 use rayon::prelude::*;
 
 use crate::config::MemoryBudget;
-use crate::error::{Result, SortError};
+use crate::error::Result;
 use crate::plan::SourcePlan;
 use crate::read::{decode_task, Chunk, SourceStats};
 use crate::spill::file::{SpillRun, SpillWriter};
@@ -66,27 +64,16 @@ impl Phase1 {
     }
 }
 
-/// Rows per spilled IPC batch: small enough that one batch per merge source fits the merge
-/// budget for the expected number of sources, large enough to keep per-batch overhead low.
-pub fn spill_batch_rows(bytes_per_row: u64, sources: usize, budget: &MemoryBudget) -> usize {
-    let per_source = budget.merge_budget / (2 * sources.max(1) as u64);
-    (per_source / bytes_per_row.max(1)).clamp(256, 8192) as usize
-}
+/// Batches a merge source keeps mapped at once: the one being read, one whose rows still
+/// wait in the merge queue, one referenced by the row group being gathered.
+pub const BATCHES_PER_SOURCE: u64 = 3;
 
-/// Gather rows `indices` (`(source, row)`) of the first `columns` columns of `sources`
-/// (batches of one schema), columns in parallel.
-pub fn gather(
-    sources: &[RecordBatch],
-    columns: usize,
-    indices: &[(usize, usize)],
-) -> Result<Vec<ArrayRef>> {
-    (0..columns)
-        .into_par_iter()
-        .map(|c| {
-            let arrays: Vec<&dyn Array> = sources.iter().map(|b| b.column(c).as_ref()).collect();
-            interleave(&arrays, indices).map_err(|e| SortError::Config(format!("gather: {e}")))
-        })
-        .collect()
+/// Rows per spilled IPC batch: small enough that [`BATCHES_PER_SOURCE`] batches per merge
+/// source fit the merge budget for the expected number of sources, large enough to keep
+/// per-batch overhead low.
+pub fn spill_batch_rows(bytes_per_row: u64, sources: usize, budget: &MemoryBudget) -> usize {
+    let per_source = budget.merge_budget / (BATCHES_PER_SOURCE * sources.max(1) as u64);
+    (per_source / bytes_per_row.max(1)).clamp(256, 8192) as usize
 }
 
 /// One spill file per worker thread, created on first use.

@@ -253,3 +253,45 @@ fn receipt_part_digests_match_the_files_and_deep_merges_are_reported() {
         assert!(w[0].max_ts_utc <= w[1].min_ts_utc);
     }
 }
+
+#[test]
+fn constant_columns_are_planned_from_statistics_and_regenerated() {
+    let d = tempfile::tempdir().unwrap();
+    let data = d.path().join("data");
+    let mut spec = DatasetSpec::new(8, vec![500, 700]);
+    spec.encoding = Encoding::Plain;
+    let files = generate(&data, &spec);
+    let plan = sluice_sort::plan::SourcePlan::open("t", &files, "ts_utc").unwrap();
+    let repr = |name: &str| {
+        let c = plan.columns.iter().find(|c| c.name == name).unwrap();
+        match c.repr {
+            sluice_sort::repr::Repr::Constant(_) => "constant",
+            sluice_sort::repr::Repr::Codes(_) => "codes",
+            sluice_sort::repr::Repr::Plain => "plain",
+        }
+    };
+    for pin in ["seed", "manifest_fingerprint", "scenario_id"] {
+        assert_eq!(repr(pin), "constant", "{pin}");
+    }
+    assert_eq!(repr("flow_id"), "plain");
+    assert_eq!(repr("campaign_id"), "plain", "nullable: never constant");
+    assert_eq!(
+        plan.work_schema.fields().len(),
+        plan.schema.fields().len() - 3,
+        "constants are not carried"
+    );
+    let expected = oracle(&files, "ts_utc", string_time);
+    let views = d.path().join("v");
+    sort(&data, &views, "ts_utc", 64 << 10);
+    assert_eq!(view_rows(&view_dir(&views, "t")), expected);
+
+    // Every column constant, the key included: order is file, then row.
+    let only = d.path().join("only");
+    for f in 0..2 {
+        let ts: ArrayRef = Arc::new(StringArray::from(vec!["2026-01-05T08:30:13Z"; 3]));
+        let b = RecordBatch::try_from_iter([("ts_utc", ts)]).unwrap();
+        write(&only.join(format!("f{f}.parquet")), &b);
+    }
+    let report = sort(&only, &d.path().join("v2"), "ts_utc", 1 << 30);
+    assert_eq!(report.rows, 6);
+}

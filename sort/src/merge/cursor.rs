@@ -1,8 +1,8 @@
 //! One sorted source in the merge: the batches loaded so far and the position in them.
 //!
-//! In-memory chunks are one batch. Spilled segments load batch after batch from their
-//! mapped file as the merge reaches them; each loaded batch carries the [`BatchPages`]
-//! token that releases its pages once the cursor and every piece taken from it are done.
+//! In-memory chunks are one batch. Spilled segments read batch after batch from their file
+//! as the merge reaches them; a batch's memory goes when the cursor and every piece taken
+//! from it are done with it.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -11,23 +11,22 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::UInt64Type;
 use arrow_array::RecordBatch;
 
-use super::gather::{BatchPages, Piece};
+use super::gather::Piece;
 use super::Source;
 use crate::error::Result;
-use crate::spill::file::MappedRun;
+use crate::spill::file::SpillReader;
 
 /// A loaded batch and its keys.
 struct Loaded {
     batch: RecordBatch,
     keys: Vec<u128>,
-    pages: Option<Arc<BatchPages>>,
 }
 
 /// Batches still to load.
 enum Feed {
     None,
     Spilled {
-        run: Arc<MappedRun>,
+        run: Arc<SpillReader>,
         next: usize,
         end: usize,
     },
@@ -69,7 +68,6 @@ impl Cursor {
                     c.loaded.push_back(Loaded {
                         batch: chunk.batch,
                         keys: chunk.keys,
-                        pages: None,
                     });
                 }
             }
@@ -93,20 +91,12 @@ impl Cursor {
             let i = *next;
             *next += 1;
             let batch = run.batch(i)?;
-            let pages = Arc::new(BatchPages {
-                run: run.clone(),
-                batch: i,
-            });
             if batch.num_rows() == 0 {
                 continue;
             }
             let keys = spilled_keys(&batch);
             self.loaded_rows += keys.len();
-            self.loaded.push_back(Loaded {
-                batch,
-                keys,
-                pages: Some(pages),
-            });
+            self.loaded.push_back(Loaded { batch, keys });
             return Ok(true);
         }
         self.feed = Feed::None;
@@ -189,7 +179,6 @@ impl Cursor {
                 batch: front.batch.clone(),
                 start: self.front_pos,
                 len,
-                pages: front.pages.clone(),
             });
             self.front_pos += len;
             self.loaded_rows -= len;

@@ -30,29 +30,12 @@ use arrow_schema::DataType;
 
 use crate::error::{Result, SortError};
 
-/// A contiguous slice of one source batch taking part in a gather. `pages` (spilled
-/// batches only) releases the batch's mapped pages when the last holder drops it.
+/// A contiguous slice of one source batch taking part in a gather.
 #[derive(Debug, Clone)]
 pub struct Piece {
     pub batch: RecordBatch,
     pub start: usize,
     pub len: usize,
-    pub pages: Option<Arc<BatchPages>>,
-}
-
-/// The mapped pages of one spilled batch; dropped (by the cursor and by every piece taken
-/// from the batch) once nothing can read them again, which releases them
-/// (`madvise(MADV_DONTNEED)`) so resident memory stays bounded.
-#[derive(Debug)]
-pub struct BatchPages {
-    pub run: Arc<crate::spill::file::MappedRun>,
-    pub batch: usize,
-}
-
-impl Drop for BatchPages {
-    fn drop(&mut self) {
-        self.run.release(self.batch);
-    }
 }
 
 /// Output validity: `None` if no piece has a null in its slice.
@@ -92,7 +75,7 @@ impl<'a> Positions<'a> {
         for &o in pos {
             let o = o as usize;
             if o >= n || seen[o / 64] & (1 << (o % 64)) != 0 {
-                return Err(SortError::Config(
+                return Err(SortError::Internal(
                     "gather: positions are not a permutation".into(),
                 ));
             }
@@ -206,7 +189,7 @@ fn scatter_bytes<T: ByteArrayType>(
         .iter()
         .map(|&s| {
             T::Offset::from_usize(s).ok_or_else(|| {
-                SortError::Config(format!("gathered strings exceed the offset range ({s})"))
+                SortError::Internal(format!("gathered strings exceed the offset range ({s})"))
             })
         })
         .collect::<Result<_>>()?;
@@ -273,7 +256,7 @@ pub fn gather_column(pieces: &[Piece], column: usize, positions: Positions) -> R
         return Ok(arrow_array::new_empty_array(&DataType::Null));
     };
     if pieces.iter().map(|p| p.len).sum::<usize>() != n {
-        return Err(SortError::Config(
+        return Err(SortError::Internal(
             "gather: pieces do not cover the rows".into(),
         ));
     }
@@ -345,7 +328,7 @@ fn fallback(pieces: &[Piece], column: usize, pos: &[u32], n: usize) -> Result<Ar
         .map(|p| p.batch.column(column).as_ref())
         .collect();
     arrow_select::interleave::interleave(&arrays, &indices)
-        .map_err(|e| SortError::Config(format!("gather: {e}")))
+        .map_err(|e| SortError::Internal(format!("gather: {e}")))
 }
 
 #[cfg(test)]
@@ -399,13 +382,11 @@ mod tests {
                 batch: a.clone(),
                 start: 1,
                 len: 3,
-                pages: None,
             },
             Piece {
                 batch: b.clone(),
                 start: 0,
                 len: 2,
-                pages: None,
             },
         ];
         // Output order: b0, a1, a2, b1, a3

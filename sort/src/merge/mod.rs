@@ -26,8 +26,9 @@
 //!              x
 //! ```
 //!
-//! Spill pages are released as soon as the cursor and every piece taken from a batch are
-//! done with it ([`gather::BatchPages`]).
+//! A spilled batch is read when its source needs it and freed when the cursor and every
+//! piece taken from it are done with it: about [`crate::runs::BATCHES_PER_SOURCE`] batches
+//! per spilled source at a time.
 
 pub mod cursor;
 pub mod gather;
@@ -44,7 +45,7 @@ use crate::error::{Result, SortError};
 use crate::plan::SourcePlan;
 use crate::read::Chunk;
 use crate::runs::Run;
-use crate::spill::file::{MappedRun, Segment, SpillWriter};
+use crate::spill::file::{Segment, SpillReader, SpillWriter};
 use crate::spill::TempSpace;
 use cursor::Cursor;
 pub use gather::Piece;
@@ -75,8 +76,8 @@ const OFFSET_BITS: u32 = 24;
 pub enum Source {
     /// A sorted chunk in memory.
     Chunk(Chunk),
-    /// A sorted segment of a mapped spill file.
-    Segment(Arc<MappedRun>, Segment),
+    /// A sorted segment of a spill file.
+    Segment(Arc<SpillReader>, Segment),
 }
 
 impl Source {
@@ -89,7 +90,7 @@ impl Source {
     }
 }
 
-/// Map spilled runs and list every merge source: one per in-memory chunk and one per
+/// Open spilled runs and list every merge source: one per in-memory chunk and one per
 /// spilled segment.
 pub fn sources(runs: Vec<Run>, work_schema: &Schema) -> Result<Vec<Source>> {
     let mut out = Vec::new();
@@ -97,9 +98,9 @@ pub fn sources(runs: Vec<Run>, work_schema: &Schema) -> Result<Vec<Source>> {
         match run {
             Run::Memory(chunks) => out.extend(chunks.into_iter().map(Source::Chunk)),
             Run::Spilled(spill) => {
-                let mapped = Arc::new(MappedRun::open(spill, work_schema)?);
-                for seg in mapped.segments().to_vec() {
-                    out.push(Source::Segment(mapped.clone(), seg));
+                let reader = Arc::new(SpillReader::open(spill, work_schema)?);
+                for seg in reader.segments().to_vec() {
+                    out.push(Source::Segment(reader.clone(), seg));
                 }
             }
         }
@@ -128,7 +129,7 @@ impl MergedChunk {
 /// Gather the first `columns` columns of a chunk, columns in parallel.
 pub fn gather_chunk(chunk: &MergedChunk, columns: usize) -> Result<Vec<ArrayRef>> {
     if chunk.out_pos.len() != chunk.rows() {
-        return Err(SortError::Config("merged chunk positions".into()));
+        return Err(SortError::Internal("merged chunk positions".into()));
     }
     let positions = gather::Positions::new(&chunk.out_pos)?;
     (0..columns)
@@ -257,7 +258,7 @@ impl Merger {
             self.cursors[s].take(n, base, &mut pieces, &mut entries)?;
         }
         if pieces.iter().any(|p| p.len >= 1 << OFFSET_BITS) {
-            return Err(SortError::Config("merge piece too large".into()));
+            return Err(SortError::Internal("merge piece too large".into()));
         }
         // In-cache stable radix sort of the window on the time half, then equal times
         // ordered by the tie-break half (measured against comparison sorts and a heap merge
@@ -322,7 +323,6 @@ impl Merger {
                     batch: p.batch.clone(),
                     start: p.start + start,
                     len: count,
-                    pages: p.pages.clone(),
                 }
             })
             .collect();
@@ -371,7 +371,7 @@ pub fn merge_into_spill(
         pending = next?;
     }
     drop(merger);
-    let run = Arc::new(MappedRun::open(writer.finish()?, &plan.work_schema)?);
+    let run = Arc::new(SpillReader::open(writer.finish()?, &plan.work_schema)?);
     let seg = run.segments().first().copied().unwrap_or(Segment {
         first: 0,
         batches: 0,

@@ -117,7 +117,7 @@ impl PartWriter {
         // Just made sure it is open.
         self.open
             .as_mut()
-            .ok_or_else(|| SortError::Config("part writer state".into()))
+            .ok_or_else(|| SortError::Internal("part writer state".into()))
     }
 
     /// Append an encoded row group (step 2), closing the part if it is full (step 3).

@@ -4,7 +4,7 @@
 //! Per row group (= one merged chunk of `--row-group-rows` rows):
 //! 1. merge it and check its keys increase strictly (across row groups too): the order
 //!    itself is validated, not only the multiset;
-//! 2. gather the rows (columns in parallel) and release the spill pages they came from;
+//! 2. gather the rows (columns in parallel), freeing the spilled batches they finished;
 //! 3. encode its columns and digest its rows (and read its time range back from the key
 //!    column) **while** steps 1-2 run for the next row group;
 //! 4. append the encoded chunks to the current part.
@@ -29,7 +29,7 @@ use crate::error::{Result, SortError};
 use crate::key;
 use crate::merge::{self, gather_chunk, reduce_sources, Merger};
 use crate::plan::SourcePlan;
-use crate::runs::{spill_batch_rows, Run};
+use crate::runs::{spill_batch_rows, Run, BATCHES_PER_SOURCE};
 use crate::spill::TempSpace;
 use crate::Progress;
 
@@ -128,14 +128,19 @@ pub fn write_view(
     progress: &dyn Progress,
 ) -> Result<WrittenView> {
     let sources = merge::sources(runs, &plan.work_schema)?;
-    // Each spilled source holds about one batch (twice while a row group is gathered).
-    let spilled = sources
+    // A spilled source keeps up to BATCHES_PER_SOURCE of its batches mapped: as many
+    // sources as fit the merge budget merge at once, the rest are merged ahead.
+    let largest_batch = sources
         .iter()
-        .filter(|s| matches!(s, merge::Source::Segment(..)))
-        .count();
-    let batch_rows = spill_batch_rows(bytes_per_row, spilled.max(1), budget);
-    let cursor_bytes = 2 * batch_rows as u64 * bytes_per_row;
+        .filter_map(|s| match s {
+            merge::Source::Segment(_, seg) => Some(seg.rows.div_ceil(seg.batches.max(1) as u64)),
+            merge::Source::Chunk(_) => None,
+        })
+        .max()
+        .unwrap_or(1);
+    let cursor_bytes = BATCHES_PER_SOURCE * largest_batch * bytes_per_row;
     let fan_in = (budget.merge_budget / cursor_bytes.max(1)).clamp(2, 4096) as usize;
+    let batch_rows = spill_batch_rows(bytes_per_row, fan_in, budget);
     let (sources, levels) = reduce_sources(sources, fan_in, plan, space, batch_rows)?;
     let merge_levels = levels + u32::from(sources.len() > 1);
 
@@ -166,9 +171,10 @@ pub fn write_view(
             emitted += 1;
         }
         let work = gather_chunk(&chunk, columns)?;
-        // Dropping the chunk's pieces releases the spill pages nothing reads any more.
+        let rows = chunk.rows();
+        // Dropping the chunk's pieces frees spilled batches nothing reads any more.
         drop(chunk);
-        let mut out = plan.to_output(work);
+        let mut out = plan.to_output(work, rows)?;
         if emitted == out.first().map_or(0, |a| a.len() as u64)
             && crate::fault::active("drop-view-row")
         {

@@ -97,13 +97,13 @@ pub fn publish(staging: &Path, final_dir: &Path, replace: bool) -> Result<()> {
     fsync_tree_shallow(staging)?;
     let parent = final_dir
         .parent()
-        .ok_or_else(|| SortError::Config(format!("{} has no parent", final_dir.display())))?;
+        .ok_or_else(|| SortError::Internal(format!("{} has no parent", final_dir.display())))?;
     if !final_dir.exists() {
         fs::rename(staging, final_dir).map_err(|e| SortError::io(final_dir, e))?;
         return Ok(fsync_dir(parent)?);
     }
     if !replace {
-        return Err(SortError::Config(format!(
+        return Err(SortError::Internal(format!(
             "{} appeared during the build",
             final_dir.display()
         )));
