@@ -301,7 +301,78 @@ pub fn legacy(dir: &Path, events: u64) -> Result<Measurement, BenchError> {
     ))
 }
 
-/// One run of every case, in order.
+/// One append case of a round: where it writes, how, and whether its topic is read back
+/// afterwards (the read cases reuse the bus the append left on disk).
+#[derive(Debug, Clone)]
+struct CaseSpec {
+    dir: String,
+    name: String,
+    size: usize,
+    durability: Durability,
+    appenders: usize,
+    pipelined: bool,
+    /// Name of the read case over this topic, if one follows.
+    read_as: Option<String>,
+}
+
+impl CaseSpec {
+    fn append_case(&self) -> AppendCase<'_> {
+        AppendCase {
+            name: &self.name,
+            size: self.size,
+            durability: self.durability,
+            appenders: self.appenders,
+            pipelined: self.pipelined,
+        }
+    }
+}
+
+/// The append cases of a round, in the order they run (see the module doc's table): for
+/// each value size, fsync per batch (then its read case), `appenders` threads, one thread
+/// pipelined; last, 100-byte values without fsync.
+fn append_cases(appenders: usize) -> Vec<CaseSpec> {
+    let mut specs = Vec::new();
+    for (size, label, dir) in [(1024, "1 KiB", "bus-1k"), (100, "100 B", "bus-100")] {
+        let plain = CaseSpec {
+            dir: dir.to_string(),
+            name: format!("append {label}, fsync/batch"),
+            size,
+            durability: Durability::EveryBatch,
+            appenders: 1,
+            pipelined: false,
+            read_as: Some(format!("read {label} (page cache)")),
+        };
+        let group = CaseSpec {
+            dir: format!("{dir}-group"),
+            name: format!("append {label}, {appenders} appenders"),
+            appenders,
+            read_as: None,
+            ..plain.clone()
+        };
+        let pipelined = CaseSpec {
+            dir: format!("{dir}-pipelined"),
+            name: format!("append {label}, 1 thread pipelined"),
+            pipelined: true,
+            read_as: None,
+            ..plain.clone()
+        };
+        specs.extend([plain, group, pipelined]);
+    }
+    specs.push(CaseSpec {
+        dir: "bus-100-nofsync".into(),
+        name: "append 100 B, no fsync".into(),
+        size: 100,
+        durability: Durability::Never,
+        appenders: 1,
+        pipelined: false,
+        read_as: None,
+    });
+    specs
+}
+
+/// One run of every case, in order: dd, the append cases (each in a fresh directory, with
+/// its read case right after it while the log is still in the page cache), the legacy
+/// pattern. Every case's directory is deleted once measured.
 fn run_once(
     cfg: &BusBenchConfig,
     progress: &mut impl FnMut(&str),
@@ -310,130 +381,28 @@ fn run_once(
     progress("dd");
     let d = fresh_dir(&cfg.dir, "dd")?;
     cases.push(dd(&d, cfg.bytes)?);
+    let _ = fs::remove_dir_all(&d);
 
-    progress("append 1 KiB");
-    let k1 = fresh_dir(&cfg.dir, "bus-1k")?;
-    cases.push(append(
-        &k1,
-        &AppendCase {
-            name: "append 1 KiB, fsync/batch",
-            size: 1024,
-            durability: Durability::EveryBatch,
-            appenders: 1,
-            pipelined: false,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    progress("read 1 KiB");
-    cases.push(read(&k1, "read 1 KiB (page cache)")?);
-    let _ = fs::remove_dir_all(&k1);
-
-    progress("append 1 KiB, group commit");
-    let k1g = fresh_dir(&cfg.dir, "bus-1k-group")?;
-    let name = format!("append 1 KiB, {} appenders", cfg.appenders);
-    cases.push(append(
-        &k1g,
-        &AppendCase {
-            name: &name,
-            size: 1024,
-            durability: Durability::EveryBatch,
-            appenders: cfg.appenders,
-            pipelined: false,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    let _ = fs::remove_dir_all(&k1g);
-
-    progress("append 1 KiB, pipelined");
-    let k1p = fresh_dir(&cfg.dir, "bus-1k-pipelined")?;
-    cases.push(append(
-        &k1p,
-        &AppendCase {
-            name: "append 1 KiB, 1 thread pipelined",
-            size: 1024,
-            durability: Durability::EveryBatch,
-            appenders: 1,
-            pipelined: true,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    let _ = fs::remove_dir_all(&k1p);
-
-    progress("append 100 B");
-    let b100 = fresh_dir(&cfg.dir, "bus-100")?;
-    cases.push(append(
-        &b100,
-        &AppendCase {
-            name: "append 100 B, fsync/batch",
-            size: 100,
-            durability: Durability::EveryBatch,
-            appenders: 1,
-            pipelined: false,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    progress("read 100 B");
-    cases.push(read(&b100, "read 100 B (page cache)")?);
-    let _ = fs::remove_dir_all(&b100);
-
-    progress("append 100 B, group commit");
-    let b100g = fresh_dir(&cfg.dir, "bus-100-group")?;
-    let name = format!("append 100 B, {} appenders", cfg.appenders);
-    cases.push(append(
-        &b100g,
-        &AppendCase {
-            name: &name,
-            size: 100,
-            durability: Durability::EveryBatch,
-            appenders: cfg.appenders,
-            pipelined: false,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    let _ = fs::remove_dir_all(&b100g);
-
-    progress("append 100 B, pipelined");
-    let b100p = fresh_dir(&cfg.dir, "bus-100-pipelined")?;
-    cases.push(append(
-        &b100p,
-        &AppendCase {
-            name: "append 100 B, 1 thread pipelined",
-            size: 100,
-            durability: Durability::EveryBatch,
-            appenders: 1,
-            pipelined: true,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    let _ = fs::remove_dir_all(&b100p);
-
-    progress("append 100 B, no fsync");
-    let nofs = fresh_dir(&cfg.dir, "bus-100-nofsync")?;
-    cases.push(append(
-        &nofs,
-        &AppendCase {
-            name: "append 100 B, no fsync",
-            size: 100,
-            durability: Durability::Never,
-            appenders: 1,
-            pipelined: false,
-        },
-        cfg.bytes,
-        cfg.batch_bytes,
-    )?);
-    let _ = fs::remove_dir_all(&nofs);
+    for spec in append_cases(cfg.appenders) {
+        progress(&spec.name);
+        let dir = fresh_dir(&cfg.dir, &spec.dir)?;
+        cases.push(append(
+            &dir,
+            &spec.append_case(),
+            cfg.bytes,
+            cfg.batch_bytes,
+        )?);
+        if let Some(read_name) = &spec.read_as {
+            progress(read_name);
+            cases.push(read(&dir, read_name)?);
+        }
+        let _ = fs::remove_dir_all(&dir);
+    }
 
     progress("legacy");
     let leg = fresh_dir(&cfg.dir, "legacy")?;
     cases.push(legacy(&leg, cfg.legacy_events)?);
     let _ = fs::remove_dir_all(&leg);
-    let _ = fs::remove_dir_all(&d);
     Ok(cases)
 }
 
@@ -552,4 +521,40 @@ pub fn render(r: &BusBenchReport) -> String {
         ));
     }
     s.trim_end().to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cases_run_in_the_documented_order_with_unique_dirs() {
+        let specs = append_cases(3);
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "append 1 KiB, fsync/batch",
+                "append 1 KiB, 3 appenders",
+                "append 1 KiB, 1 thread pipelined",
+                "append 100 B, fsync/batch",
+                "append 100 B, 3 appenders",
+                "append 100 B, 1 thread pipelined",
+                "append 100 B, no fsync",
+            ]
+        );
+        let mut dirs: Vec<&str> = specs.iter().map(|s| s.dir.as_str()).collect();
+        dirs.sort_unstable();
+        dirs.dedup();
+        assert_eq!(dirs.len(), specs.len());
+        let reads: Vec<&str> = specs.iter().filter_map(|s| s.read_as.as_deref()).collect();
+        assert_eq!(
+            reads,
+            ["read 1 KiB (page cache)", "read 100 B (page cache)"]
+        );
+        assert!(specs
+            .iter()
+            .filter(|s| s.pipelined)
+            .all(|s| s.appenders == 1));
+    }
 }

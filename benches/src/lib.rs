@@ -8,7 +8,8 @@
 //! [`cpu`] (CPU time of a child and of everyone else meanwhile), [`machine`] (the facts a
 //! report needs about the machine), [`error`] (the crate's error).
 //! One module per harness: [`sort`] (`sluice bench sort`), [`bus`] (`sluice bench bus`),
-//! [`replay`] (`sluice bench replay`).
+//! [`replay`] (`sluice bench replay`). [`report`] (`sluice bench report`) runs all three and
+//! writes them up as HTML with inline SVG charts, markdown and JSON.
 
 pub mod bus;
 pub mod cpu;
@@ -16,6 +17,8 @@ pub mod error;
 pub mod machine;
 pub mod proc;
 pub mod replay;
+pub mod report;
 pub mod sort;
+pub mod sort_s3;
 
 pub use error::BenchError;

@@ -55,6 +55,9 @@ pub struct ReplayBenchConfig {
     pub repeat: u32,
     pub partitions: u32,
     pub dedupe_memory: String,
+    /// A `kafka://` bus to replay into as a third contender (issue 8), once: its topics
+    /// outlive a run, so a repeat would find the first run's records (use a fresh broker).
+    pub kafka_bus: Option<String>,
 }
 
 /// `.bench/replay-<rows>-<seed>`.
@@ -75,6 +78,7 @@ impl ReplayBenchConfig {
             repeat: 1,
             partitions: 4,
             dedupe_memory: "256MiB".into(),
+            kafka_bus: None,
         }
     }
 
@@ -139,6 +143,8 @@ pub struct ReplayBenchReport {
     pub input: Input,
     pub decode: Contender,
     pub replay: Contender,
+    /// `--bus kafka://…` (when asked for): the same replay into Kafka brokers.
+    pub kafka: Option<Contender>,
     /// Replay wall time over decode-floor wall time (fastest runs).
     pub ratio: Option<f64>,
     pub targets: Vec<TargetCheck>,
@@ -286,6 +292,27 @@ pub fn run_replay_bench(
         runs: Vec::new(),
         best: None,
     };
+    let kafka_runs_dir = cfg.work_dir.join("runs-kafka");
+    let kafka_cmd = |url: &str| {
+        let mut c = base(&[
+            "--partitions",
+            &cfg.partitions.to_string(),
+            "--dedupe-memory",
+            &cfg.dedupe_memory,
+            "--bus",
+            url,
+        ]);
+        c.arg("--runs-dir")
+            .arg(&kafka_runs_dir)
+            .env("PLATFORM_RUN_ID", "bench_replay_kafka");
+        c
+    };
+    let mut kafka = cfg.kafka_bus.as_deref().map(|url| Contender {
+        name: "sluice replay --max --bus kafka".into(),
+        command: proc::command_line(&kafka_cmd(url)),
+        runs: Vec::new(),
+        best: None,
+    });
     for r in 0..cfg.repeat {
         on_step(&format!("decode floor, run {}", r + 1));
         decode
@@ -299,6 +326,18 @@ pub fn run_replay_bench(
         replay
             .runs
             .push(result(&proc::run_measured(&mut replay_cmd())?));
+        if let (0, Some(k), Some(url)) = (r, kafka.as_mut(), cfg.kafka_bus.as_deref()) {
+            on_step("replay into kafka");
+            if kafka_runs_dir.exists() {
+                std::fs::remove_dir_all(&kafka_runs_dir)
+                    .map_err(|e| BenchError::io(&kafka_runs_dir, e))?;
+            }
+            k.runs
+                .push(result(&proc::run_measured(&mut kafka_cmd(url))?));
+        }
+    }
+    if let Some(k) = kafka.as_mut() {
+        k.best = best(&k.runs);
     }
     decode.best = best(&decode.runs);
     replay.best = best(&replay.runs);
@@ -328,6 +367,7 @@ pub fn run_replay_bench(
         input,
         decode,
         replay,
+        kafka,
         ratio,
         targets,
         loadavg_after: crate::machine::read_loadavg(),
@@ -364,7 +404,7 @@ pub fn render_text(r: &ReplayBenchReport) -> String {
             "contender", "wall s", "cpu s", "others cpu", "events/s", "peak MiB"
         ),
     ];
-    for c in [&r.decode, &r.replay] {
+    for c in [&r.decode, &r.replay].into_iter().chain(r.kafka.as_ref()) {
         match &c.best {
             Some(b) => lines.push(format!(
                 "{:<38} {:>9.2} {:>9} {:>12} {:>12.0} {:>9}",

@@ -41,6 +41,7 @@ pub use config::{
 };
 pub use contenders::ContenderKind;
 pub use data::InputData;
+pub use python::{probe_module, ModuleProbe};
 pub use render::render_text;
 pub use report::{
     ConfigEcho, ContenderResult, RunStatus, SortBenchReport, TargetCheck, ToolVersions, Verdict,
@@ -50,7 +51,6 @@ use crate::error::BenchError;
 use crate::machine::{self, MachineFacts};
 use crate::proc;
 use contenders::{Outcome, PythonSide};
-use python::ModuleProbe;
 
 /// What the harness is doing, for a progress display: step `index` (1-based) of `total`.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,11 @@
 //! 4. every DUPLICATE receipt points at a bus record with its own event id;
 //! 5. inside each partition, event times never go backwards.
 //!
+//! Only this run's part of the bus is read: each partition from the run's start offset
+//! (`ig/start.json`, see `crate::gate::start`; 0 on the file bus), partitions the run never
+//! wrote not at all; records naming another `platform_run_id` (a later run on the same
+//! Kafka topics) are counted, not judged. So another run's records are never problems.
+//!
 //! It holds one entry per ADMIT receipt in memory (about 80 bytes each): an audit tool,
 //! not a hot path.
 
@@ -17,6 +22,7 @@ use sluice_storage::outputs::OUTPUTS;
 use sluice_storage::timefmt::parse_rfc3339_micros;
 
 use crate::error::{IngestError, Result};
+use crate::gate::start::StartOffsets;
 use crate::ids::{hex32_string, parse_hex32, Hash32};
 use crate::json::top_level_span;
 use crate::lookup::Lookup;
@@ -30,6 +36,8 @@ pub struct AuditReport {
     pub admit_receipts: u64,
     pub duplicate_receipts: u64,
     pub quarantine_receipts: u64,
+    /// Records in this run's part of the bus written by another platform run.
+    pub other_run_records: u64,
     pub problem_count: u64,
     /// The first problems, in words.
     pub problems: Vec<String>,
@@ -65,6 +73,7 @@ fn ts_of(value: &[u8]) -> Option<i64> {
 /// Audit the gate state in `ig` against `sink` (see the module doc).
 pub fn audit(ig: &Path, sink: &mut dyn Sink) -> Result<AuditReport> {
     let lookup = Lookup::open(ig)?;
+    let start = StartOffsets::read(ig)?;
     let mut report = AuditReport::default();
     let mut admits: HashMap<Pos, Hash32> = HashMap::new();
     let mut dups: Vec<(Pos, Hash32, u64)> = Vec::new();
@@ -108,9 +117,16 @@ pub fn audit(ig: &Path, sink: &mut dyn Sink) -> Result<AuditReport> {
             .map_err(|e| IngestError::sink(topic, e))?
             .unwrap_or(0);
         for p in 0..parts {
+            let Some(from) = start.start(topic, p) else {
+                continue; // never written by this run
+            };
             let mut last_ts = i64::MIN;
             let mut found = Vec::new();
-            sink.read(topic, p, 0, &mut |off, value| {
+            sink.read(topic, p, from, &mut |off, value| {
+                if start.is_other_run(value) {
+                    report.other_run_records += 1;
+                    return Ok(());
+                }
                 found.push((off, event_id_of(value), ts_of(value)));
                 Ok(())
             })

@@ -2,10 +2,11 @@
 //! partition's writer lock), topics created with zstd batches, appends acknowledged after
 //! the bus's fsync (its default `EveryBatch` durability).
 //!
-//! Appends run in the calling thread (the gate's recorder), one partition after the other:
-//! the bus compresses in the caller's thread, and keeping one thread keeps its zstd context
-//! warm; the gate groups batches so that each partition gets one append (and one fsync)
-//! per group. Reconciliation reads partitions back with a [`sluice_bus::PartitionReader`].
+//! Appends run in the calling thread (the gate's recorder): the bus compresses in the
+//! caller's thread, and keeping one thread keeps its zstd context warm. The gate groups
+//! batches so that each partition gets one append (and one fsync) per group, and
+//! [`Sink::append_many`] writes every partition before waiting, so the partitions' fsyncs
+//! overlap (the bus's sync helpers run them) instead of queueing one behind the other. Reconciliation reads partitions back with a [`sluice_bus::PartitionReader`].
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -135,6 +136,27 @@ impl Sink for FileBusSink {
             .append_batch(partition, &recs)
             .map_err(err)?;
         Ok(range.start)
+    }
+
+    /// Every partition's batch is written first (`start_append`: a helper thread of the bus
+    /// starts its fsync at once), then all are awaited: the fsyncs of the partitions overlap
+    /// each other and the compression of the next partition instead of running in turn.
+    /// Each offset is still returned only once its records are durable.
+    fn append_many(
+        &mut self,
+        topic: &str,
+        groups: &[(u32, &[SinkRecord<'_>])],
+    ) -> Result<Vec<u64>, SinkError> {
+        let producer = self.producer(topic)?;
+        let mut pending = Vec::with_capacity(groups.len());
+        for (partition, records) in groups {
+            let recs = to_records(records);
+            pending.push(producer.start_append(*partition, &recs).map_err(err)?);
+        }
+        pending
+            .into_iter()
+            .map(|p| p.wait().map(|range| range.start).map_err(err))
+            .collect()
     }
 
     fn end_offset(&mut self, topic: &str, partition: u32) -> Result<u64, SinkError> {

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use sluice_storage::StorageError;
+use sluice_stream::ReplayError;
 
 /// A failure reported by a [`crate::sink::Sink`], with the sink's own stable code
 /// (e.g. `BUS_PARTITION_LOCKED` from the file bus).
@@ -23,6 +24,11 @@ pub struct SinkError {
 pub enum IngestError {
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// Views, reading, pacing or checkpoints of a replay session (`crate::replay`).
+    #[error(transparent)]
+    Replay(#[from] ReplayError),
+    #[error("--bus {url:?}: {reason}")]
+    BusUrlUnsupported { url: String, reason: String },
     #[error("I/O error on {path}: {source}")]
     Io {
         path: PathBuf,
@@ -89,6 +95,8 @@ impl IngestError {
     pub fn code(&self) -> &'static str {
         match self {
             IngestError::Storage(e) => e.code(),
+            IngestError::Replay(e) => e.code(),
+            IngestError::BusUrlUnsupported { .. } => "BUS_URL_UNSUPPORTED",
             IngestError::Sink { source, .. } => source.code,
             IngestError::Callback { code, .. } => code,
             IngestError::Io { .. } => "IO_ERROR",

@@ -14,9 +14,11 @@
 //!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
 //!    answers with the new runs; a second flush waits for the first.
 //! 2. Stage B records batches in order, every batch already waiting in the queue together
-//!    with the first (group commit: one append and one fsync per partition for the group,
-//!    so the fsync latency is paid per group, not per batch). After a group it calls
-//!    `Progress::durable` with each batch's tag: the batch is on the bus and has receipts. Every `checkpoint_every` events
+//!    with the first, up to `group_events` (group commit: one append and one fsync per
+//!    partition for the group, so the fsync latency is paid per group, not per batch; a
+//!    flush job ends a group). After a group it calls `Progress::durable` with each batch's
+//!    tag: the batch is on the bus and has receipts; the batch's envelope buffers go back to
+//!    stage A for reuse. Every `checkpoint_every` events
 //!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
 //!    where a replay persists its cursors: a cursor never gets ahead of durable receipts.
 //! 3. At the end, a final flush and checkpoint. On a failure either stage stops, the other
@@ -28,6 +30,7 @@ use arrow_array::RecordBatch;
 use crossbeam_channel::{bounded, Receiver};
 use sluice_storage::outputs::OutputSpec;
 
+use crate::envelope::build::EnvelopeBatch;
 use crate::error::{IngestError, Result};
 use crate::gate::decide::{DecidedBatch, FlushDone, FlushJob};
 use crate::gate::record::BatchCounts;
@@ -68,8 +71,8 @@ impl Default for PipelineConfig {
         PipelineConfig {
             checkpoint_every: 100_000,
             checkpoint_interval: Duration::from_secs(1),
-            queue_depth: 16,
-            group_events: 1 << 17,
+            queue_depth: 32,
+            group_events: 1 << 15,
         }
     }
 }
@@ -98,6 +101,8 @@ pub fn run_pipeline<S: Send, T: Send>(
 ) -> Result<PipelineReport> {
     let (to_rec, from_dec) = bounded::<ToRecorder<T>>(cfg.queue_depth.max(1));
     let (done_tx, done_rx) = bounded::<FlushDone>(1);
+    // Recorded envelope buffers going back to stage A for reuse (never waited on).
+    let (recycle_tx, recycle_rx) = bounded::<EnvelopeBatch>(cfg.queue_depth.max(1) + 2);
     let Gate {
         decider, recorder, ..
     } = gate;
@@ -119,6 +124,9 @@ pub fn run_pipeline<S: Send, T: Send>(
                 }
                 if let Ok(done) = done_rx.try_recv() {
                     decider.flushed(done);
+                }
+                while let Ok(env) = recycle_rx.try_recv() {
+                    decider.recycle(env);
                 }
                 let decided = decider.decide(output, &batch, origin, tag)?;
                 send(ToRecorder::Batch(Box::new(decided)))?;
@@ -144,14 +152,45 @@ pub fn run_pipeline<S: Send, T: Send>(
             let mut report = PipelineReport::default();
             let mut since = 0u64;
             let mut last = Instant::now();
-            for msg in from_dec.iter() {
+            // A message taken off the queue while gathering a group, handled next.
+            let mut held: Option<ToRecorder<T>> = None;
+            loop {
+                let msg = match held.take() {
+                    Some(m) => m,
+                    None => match from_dec.recv() {
+                        Ok(m) => m,
+                        Err(_) => break,
+                    },
+                };
                 match msg {
-                    ToRecorder::Batch(b) => {
-                        let counts = recorder.record(sink, &b)?;
-                        report.counts.add(&counts);
-                        report.batches += 1;
-                        since += counts.events;
-                        progress.durable(b.tag, &counts);
+                    ToRecorder::Batch(first) => {
+                        // The group: this batch and every batch already queued behind it,
+                        // up to `group_events` (a flush job ends the group: it must follow
+                        // the batches it covers).
+                        let mut events = first.rows.len();
+                        let mut group = vec![*first];
+                        while events < cfg.group_events {
+                            match from_dec.try_recv() {
+                                Ok(ToRecorder::Batch(b)) => {
+                                    events += b.rows.len();
+                                    group.push(*b);
+                                }
+                                Ok(other) => {
+                                    held = Some(other);
+                                    break;
+                                }
+                                Err(_) => break,
+                            }
+                        }
+                        let refs: Vec<&DecidedBatch<T>> = group.iter().collect();
+                        let counts = recorder.record_group(sink, &refs)?;
+                        for (b, c) in group.into_iter().zip(&counts) {
+                            report.counts.add(c);
+                            report.batches += 1;
+                            since += c.events;
+                            progress.durable(b.tag, c);
+                            let _ = recycle_tx.try_send(b.env);
+                        }
                         if since >= cfg.checkpoint_every
                             || last.elapsed() >= cfg.checkpoint_interval
                         {

@@ -63,6 +63,12 @@ pub trait Sink: Send {
         from: u64,
         visit: &mut Visit<'_>,
     ) -> Result<(), SinkError>;
+    /// Whether the topics outlive one platform run (Kafka: yes; the file bus lives in the
+    /// run's directory: no). A new gate on such a sink records where its run starts
+    /// (`ig/start.json`, see `crate::gate::start`) and never reads before that.
+    fn outlives_run(&self) -> bool {
+        false
+    }
 }
 
 /// A record held by [`MemorySink`].
@@ -77,6 +83,8 @@ pub struct StoredRecord {
 struct MemState {
     topics: BTreeMap<String, Vec<Vec<StoredRecord>>>,
     appends: u64,
+    /// Behave like a log shared by runs (see [`Sink::outlives_run`]).
+    shared: bool,
     /// Fail the append with this number (1-based) *after* storing its records: the
     /// "crash between the bus append and the receipt" case.
     fail_after_append: Option<u64>,
@@ -105,6 +113,13 @@ impl MemorySink {
     pub fn fail_after_append(&self, n: u64) {
         if let Ok(mut s) = self.state.lock() {
             s.fail_after_append = Some(n);
+        }
+    }
+
+    /// Make this sink behave like Kafka: topics outlive a run ([`Sink::outlives_run`]).
+    pub fn set_outlives_run(&self, shared: bool) {
+        if let Ok(mut s) = self.state.lock() {
+            s.shared = shared;
         }
     }
 
@@ -198,5 +213,9 @@ impl Sink for MemorySink {
             visit(i as u64, &r.value)?;
         }
         Ok(())
+    }
+
+    fn outlives_run(&self) -> bool {
+        self.state.lock().is_ok_and(|s| s.shared)
     }
 }

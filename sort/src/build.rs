@@ -117,8 +117,12 @@ pub(crate) fn in_pool<T: Send>(
 }
 
 /// The default spill root: `.sluice-tmp` beside the view root (same disk as the view, and
-/// never a RAM-backed `/tmp`).
+/// never a RAM-backed `/tmp`); for a view root in S3, `.sluice-tmp` in the working
+/// directory (set `STREAM_SORT_TEMP_DIR` to choose).
 pub fn default_temp_root(view_root: &Path) -> PathBuf {
+    if sluice_storage::object::is_remote(view_root) {
+        return PathBuf::from(".sluice-tmp");
+    }
     view_root.parent().unwrap_or(view_root).join(".sluice-tmp")
 }
 
@@ -249,8 +253,7 @@ fn build_in_pool(
     let started = Instant::now();
     // Step 1.
     let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
-    let view_root =
-        fs::canonicalize(&source.view_root).map_err(|e| SortError::io(&source.view_root, e))?;
+    let view_root = crate::view::canonical_view_root(&source.view_root)?;
     let dir = view_dir(&view_root, &source.output_id);
     let temp_root = config
         .temp_dir

@@ -5,7 +5,9 @@
 //! - `drop-view-row`: phase 2 leaves the last row of the first row group out of the view,
 //!   so validation must fail (`STREAM_SORT_VALIDATION_FAILED`) and nothing be published;
 //! - `pause-<point>=<ms>`: sleep at a named point (`after-phase1`, `before-publish`,
-//!   `after-swap`) so a test can `SIGKILL` the process there.
+//!   `after-swap`; for S3 views `s3-after-part`, after each uploaded part, and
+//!   `read-row-group`, before each row group is read) so a test can `SIGKILL` the process
+//!   there or stop the server under it.
 
 use std::sync::OnceLock;
 

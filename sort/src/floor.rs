@@ -7,7 +7,6 @@
 //! groups are encoded, several row groups at once, each column-parallel: as parallel as the
 //! sort's own writer, so the comparison is honest.
 
-use std::fs;
 use std::time::Instant;
 
 use arrow_array::{ArrayRef, RecordBatch};
@@ -74,8 +73,7 @@ fn copy_in_pool(
 ) -> Result<ViewReport> {
     let started = Instant::now();
     let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
-    let view_root =
-        fs::canonicalize(&source.view_root).map_err(|e| SortError::io(&source.view_root, e))?;
+    let view_root = crate::view::canonical_view_root(&source.view_root)?;
     let dir = view_dir(&view_root, &source.output_id);
     if !config.force && !matches!(inspect(&dir)?, ViewState::Absent) {
         return Err(SortError::PartialExists { view_dir: dir });

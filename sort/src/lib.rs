@@ -65,6 +65,7 @@ pub mod floor;
 pub mod key;
 pub mod merge;
 pub mod output;
+pub mod parity;
 pub mod plan;
 pub mod radix;
 pub mod read;

@@ -10,7 +10,8 @@
 //!    The read schema (parquet reader hints) and the work schema (what travels through
 //!    sorting and spilling) follow.
 //! 3. List the row groups in (file, row group) order with their first row number: the read
-//!    tasks of phase 1.
+//!    tasks of phase 1. For sources in S3, a prefetcher fetches each task's column chunks
+//!    with ranged GETs ahead of the decoders (`docs/s3.md`).
 //!
 //! ```text
 //!  footers ──► schema check ──► per column: Constant | Codes | Plain ─┬─► read schema
@@ -20,14 +21,15 @@
 //! [`SourcePlan::to_work`] and [`SourcePlan::to_output`] convert batches between the
 //! representations.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 
 use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions};
 use arrow_schema::{DataType, Field, Schema, SchemaRef};
 use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
-use rayon::prelude::*;
+use sluice_storage::object::file::row_group_ranges;
+use sluice_storage::object::prefetch::FetchItem;
+use sluice_storage::object::{is_remote, RowGroupPrefetcher};
 
 use crate::error::{Result, SortError};
 use crate::key;
@@ -42,6 +44,8 @@ pub struct SourceFile {
     /// Footer with the read schema applied (the parquet reader's type hints).
     pub meta: ArrowReaderMetadata,
     pub rows: u64,
+    /// Length in bytes (S3 reads need it to address ranges).
+    pub len: u64,
 }
 
 /// One row group to decode: the unit of phase-1 work.
@@ -73,6 +77,8 @@ pub struct SourcePlan {
     pub work_schema: SchemaRef,
     /// Dictionary values per column, fixed once phase 1 has read everything.
     frozen: OnceLock<Vec<Option<ArrayRef>>>,
+    /// For sources in S3: ranged GETs of the tasks' row groups, ahead of decoding.
+    pub prefetch: Option<RowGroupPrefetcher>,
 }
 
 fn describe(schema: &Schema) -> String {
@@ -103,10 +109,28 @@ fn first_difference(a: &Schema, b: &Schema) -> (String, String) {
     (describe(a), describe(b))
 }
 
-fn load_footer(path: &Path) -> Result<ArrowReaderMetadata> {
-    let file = File::open(path).map_err(|e| SortError::io(path, e))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| SortError::parquet(path, e))
+/// Row groups fetched ahead of the decoders when the source lives in S3: one item per
+/// task, in task order (see `sluice_storage::object::prefetch`).
+const PREFETCH_AHEAD: usize = 4;
+
+fn remote_prefetcher(
+    files: &[SourceFile],
+    tasks: &[RowGroupTask],
+) -> Result<Option<RowGroupPrefetcher>> {
+    if !files.iter().any(|f| is_remote(&f.path)) {
+        return Ok(None);
+    }
+    let mut items = Vec::with_capacity(tasks.len());
+    for t in tasks {
+        let f = &files[t.file as usize];
+        let rg = f.meta.metadata().row_group(t.row_group);
+        items.push(FetchItem {
+            path: f.path.clone(),
+            len: f.len,
+            ranges: row_group_ranges(&f.path, rg, f.len)?,
+        });
+    }
+    Ok(Some(RowGroupPrefetcher::new(items, PREFETCH_AHEAD)))
 }
 
 impl SourcePlan {
@@ -119,10 +143,11 @@ impl SourcePlan {
                 limit: key::MAX_FILES,
             });
         }
-        let footers: Vec<ArrowReaderMetadata> = paths
-            .par_iter()
-            .map(|p| load_footer(p))
-            .collect::<Result<_>>()?;
+        // In parallel locally; on S3 many suffix GETs in flight.
+        let (footers, lens): (Vec<ArrowReaderMetadata>, Vec<u64>) =
+            sluice_storage::object::file::parquet_metadata_many(paths, &ArrowReaderOptions::new())?
+                .into_iter()
+                .unzip();
 
         // Step 1: the key, the types, then agreement between files.
         for (path, meta) in paths.iter().zip(&footers) {
@@ -226,7 +251,7 @@ impl SourcePlan {
         let mut files = Vec::with_capacity(paths.len());
         let mut tasks = Vec::new();
         let mut total_rows = 0u64;
-        for (fi, (path, meta)) in paths.iter().zip(footers).enumerate() {
+        for (fi, ((path, meta), len)) in paths.iter().zip(footers).zip(lens).enumerate() {
             // The reader insists on each file's own nullability.
             let own = meta.schema();
             let file_schema = Arc::new(Schema::new_with_metadata(
@@ -267,8 +292,10 @@ impl SourcePlan {
                 path: path.clone(),
                 meta,
                 rows: first_row,
+                len,
             });
         }
+        let prefetch = remote_prefetcher(&files, &tasks)?;
         Ok(SourcePlan {
             output_id: output_id.to_string(),
             files,
@@ -279,6 +306,7 @@ impl SourcePlan {
             tasks,
             work_schema,
             frozen: OnceLock::new(),
+            prefetch,
         })
     }
 

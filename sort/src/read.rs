@@ -13,6 +13,7 @@ use std::fs::File;
 use arrow_array::{RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow_select::take::take;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::file::reader::ChunkReader;
 use sluice_storage::digest::{digest_batch, RowDigest};
 
 use crate::error::{Result, SortError};
@@ -101,10 +102,34 @@ impl SourceStats {
 }
 
 /// Decode the batches of one row group as read (source types, read-schema hints applied).
+/// Local files are read directly; S3 sources come from the plan's prefetcher (column chunks
+/// fetched with ranged GETs ahead of this call).
 pub fn read_row_group(plan: &SourcePlan, task: &RowGroupTask) -> Result<Vec<RecordBatch>> {
     let source = &plan.files[task.file as usize];
-    let file = File::open(&source.path).map_err(|e| SortError::io(&source.path, e))?;
-    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(file, source.meta.clone())
+    // Lets the S3 tests stop the server while a sort is reading (no-op unless requested).
+    crate::fault::pause("read-row-group");
+    match &plan.prefetch {
+        Some(prefetch) => {
+            let index = plan
+                .tasks
+                .binary_search_by_key(&(task.file, task.row_group), |t| (t.file, t.row_group))
+                .map_err(|_| SortError::Internal(format!("task {task:?} is not in the plan")))?;
+            decode_row_group(prefetch.take(index)?, plan, task)
+        }
+        None => {
+            let file = File::open(&source.path).map_err(|e| SortError::io(&source.path, e))?;
+            decode_row_group(file, plan, task)
+        }
+    }
+}
+
+fn decode_row_group<R: ChunkReader + 'static>(
+    reader: R,
+    plan: &SourcePlan,
+    task: &RowGroupTask,
+) -> Result<Vec<RecordBatch>> {
+    let source = &plan.files[task.file as usize];
+    let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(reader, source.meta.clone())
         .with_row_groups(vec![task.row_group])
         .with_batch_size(READ_BATCH_ROWS)
         .build()

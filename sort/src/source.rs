@@ -1,5 +1,7 @@
 //! What to sort ([`SortSource`]): an engine output found by its hive template, or any
-//! parquet dataset named by a glob; plus the identity fields its receipt records.
+//! parquet dataset named by a glob; plus the identity fields its receipt records. Roots and
+//! globs may be local paths or `s3://bucket/prefix` URLs (`docs/s3.md`): discovery goes
+//! through `sluice_storage`, which lists S3 the same way it walks directories.
 
 use std::path::{Path, PathBuf};
 
@@ -24,8 +26,9 @@ pub struct SortSource {
     pub scenario_id: String,
 }
 
+/// Canonical spelling of a root (local: `canonicalize`; S3: the normalised URL).
 fn absolute(path: &Path) -> Result<PathBuf> {
-    std::fs::canonicalize(path).map_err(|e| SortError::io(path, e))
+    Ok(sluice_storage::object::fs::canonical_root(path)?)
 }
 
 fn scenario_of(engine_root: Option<&Path>) -> String {

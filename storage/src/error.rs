@@ -36,6 +36,29 @@ pub enum StorageError {
         display_paths(paths)
     )]
     GenOutputExists { paths: Vec<PathBuf> },
+    /// A location that is neither a local path nor a well-formed `s3://bucket/key` URL.
+    #[error("invalid object-store URL {url:?}: {reason}")]
+    ObjectUrlInvalid { url: String, reason: String },
+    /// The object-store settings (environment or flags) cannot build a client.
+    #[error("object-store configuration for {url}: {message}")]
+    ObjectStoreConfig { url: String, message: String },
+    /// 401/403: the credentials are wrong or lack the permission. Permanent, not retried.
+    #[error("access denied by the object store for {url}: {message}")]
+    ObjectAccessDenied { url: String, message: String },
+    /// The bucket does not exist. Permanent, not retried.
+    #[error("bucket {bucket:?} does not exist (while accessing {url})")]
+    ObjectBucketMissing { bucket: String, url: String },
+    /// The object does not exist.
+    #[error("no object at {url}")]
+    ObjectNotFound { url: String },
+    /// Any other object-store failure, after the client's retries with backoff (timeouts,
+    /// 5xx, throttling, refused connections) were exhausted.
+    #[error("object-store {op} failed for {url}: {message}")]
+    ObjectStore {
+        op: &'static str,
+        url: String,
+        message: String,
+    },
 }
 
 fn display_paths(paths: &[PathBuf]) -> String {
@@ -56,6 +79,12 @@ impl StorageError {
             StorageError::BadGlob { .. } => "BAD_GLOB",
             StorageError::InvalidArgument(_) => "INVALID_ARGUMENT",
             StorageError::GenOutputExists { .. } => "GEN_OUTPUT_EXISTS",
+            StorageError::ObjectUrlInvalid { .. } => "OBJECT_URL_INVALID",
+            StorageError::ObjectStoreConfig { .. } => "OBJECT_STORE_CONFIG",
+            StorageError::ObjectAccessDenied { .. } => "OBJECT_STORE_ACCESS_DENIED",
+            StorageError::ObjectBucketMissing { .. } => "OBJECT_STORE_BUCKET_MISSING",
+            StorageError::ObjectNotFound { .. } => "OBJECT_NOT_FOUND",
+            StorageError::ObjectStore { .. } => "OBJECT_STORE_ERROR",
         }
     }
 

@@ -7,6 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Result, StorageError};
+use crate::object::{is_remote, Remote};
 use crate::outputs::{OutputSpec, Pins};
 
 /// The engine run's `run_receipt.json`: the pins every streamed output carries.
@@ -72,6 +73,9 @@ pub fn discover_output(engine_root: &Path, output_id: &str) -> Result<Vec<PathBu
     }
     levels.extend(["manifest_fingerprint=", "scenario_id="]);
     let base = engine_root.join(spec.dataset_dir);
+    if is_remote(&base) {
+        return discover_remote(&base, &levels, output_id);
+    }
     let mut dirs = vec![base.clone()];
     for prefix in levels {
         let mut next = Vec::new();
@@ -107,6 +111,98 @@ pub fn discover_output(engine_root: &Path, output_id: &str) -> Result<Vec<PathBu
         });
     }
     sort_paths_bytewise(&mut files);
+    Ok(files)
+}
+
+/// [`discover_output`] on S3: one recursive listing of the dataset prefix, filtered by the
+/// same template (one `<level>*` key component per partition level, then `part-*.parquet`).
+fn discover_remote(base: &Path, levels: &[&str], output_id: &str) -> Result<Vec<PathBuf>> {
+    let prefix = format!("{}/", base.to_string_lossy().trim_end_matches('/'));
+    let mut files = Vec::new();
+    for (p, _) in Remote::open(base)?.list()? {
+        let text = p.to_string_lossy();
+        let Some(rel) = text.strip_prefix(&prefix) else {
+            continue;
+        };
+        let comps: Vec<&str> = rel.split('/').collect();
+        let Some((name, dirs)) = comps.split_last() else {
+            continue;
+        };
+        let template =
+            dirs.len() == levels.len() && dirs.iter().zip(levels).all(|(d, l)| d.starts_with(l));
+        if template && name.starts_with("part-") && name.ends_with(".parquet") {
+            files.push(p.clone());
+        }
+    }
+    if files.is_empty() {
+        return Err(StorageError::OutputPathsEmpty {
+            output_id: output_id.to_string(),
+            root: base.to_path_buf(),
+        });
+    }
+    sort_paths_bytewise(&mut files);
+    Ok(files)
+}
+
+/// Whether key components `name` match pattern components `pattern` (`**` spans any
+/// number of components, including none).
+fn components_match(pattern: &[&str], name: &[&str]) -> bool {
+    match pattern.split_first() {
+        None => name.is_empty(),
+        Some((&"**", rest)) => (0..=name.len()).any(|k| components_match(rest, &name[k..])),
+        Some((head, rest)) => match name.split_first() {
+            Some((n, tail)) => {
+                component_matches(head.as_bytes(), n.as_bytes()) && components_match(rest, tail)
+            }
+            None => false,
+        },
+    }
+}
+
+/// [`expand_glob`] on S3: list below the pattern's fixed prefix, match the rest.
+fn expand_remote(pattern: &str) -> Result<Vec<PathBuf>> {
+    let comps: Vec<&str> = pattern.trim_end_matches('/').split('/').collect();
+    // `s3:`, ``, bucket: the fixed part always includes the bucket.
+    let first_wild = comps
+        .iter()
+        .position(|c| has_wildcard(c))
+        .unwrap_or(comps.len());
+    if first_wild < 3 {
+        return Err(StorageError::BadGlob {
+            pattern: pattern.into(),
+            reason: "wildcards in the bucket name".into(),
+        });
+    }
+    let base = PathBuf::from(comps[..first_wild].join("/"));
+    let mut files = Vec::new();
+    if first_wild == comps.len() {
+        // No wildcard: one object, or every *.parquet below a prefix.
+        let remote = Remote::open(&base)?;
+        if !remote.url.key.is_empty() && remote.exists()? {
+            files.push(base);
+        } else {
+            files.extend(
+                remote
+                    .list()?
+                    .into_iter()
+                    .map(|(p, _)| p)
+                    .filter(|p| p.to_string_lossy().ends_with(".parquet")),
+            );
+        }
+    } else {
+        let rest = &comps[first_wild..];
+        let prefix = format!("{}/", base.to_string_lossy());
+        for (p, _) in Remote::open(&base)?.list()? {
+            let text = p.to_string_lossy().into_owned();
+            let Some(rel) = text.strip_prefix(&prefix) else {
+                continue;
+            };
+            let name: Vec<&str> = rel.split('/').collect();
+            if components_match(rest, &name) {
+                files.push(p);
+            }
+        }
+    }
     Ok(files)
 }
 
@@ -151,7 +247,9 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>> {
         });
     }
     let mut files = Vec::new();
-    if !has_wildcard(pattern) {
+    if is_remote(Path::new(pattern)) {
+        files = expand_remote(pattern)?;
+    } else if !has_wildcard(pattern) {
         let p = PathBuf::from(pattern);
         if p.is_file() {
             files.push(p);
@@ -268,6 +366,20 @@ mod tests {
         assert_eq!(dir.len(), 2);
         let none = expand_glob(&format!("{root}/a/*.nothing")).unwrap_err();
         assert_eq!(none.code(), "OUTPUT_PATHS_EMPTY");
+    }
+
+    #[test]
+    fn component_lists_match_double_star() {
+        let m = |p: &str, n: &str| {
+            let p: Vec<&str> = p.split('/').collect();
+            let n: Vec<&str> = n.split('/').collect();
+            components_match(&p, &n)
+        };
+        assert!(m("**/*.parquet", "a.parquet"));
+        assert!(m("**/*.parquet", "x/y/a.parquet"));
+        assert!(m("seed=*/**/part-*.parquet", "seed=1/m=2/part-0.parquet"));
+        assert!(!m("seed=*/*.parquet", "seed=1/m=2/part-0.parquet"));
+        assert!(!m("*.parquet", "a.csv"));
     }
 
     #[test]

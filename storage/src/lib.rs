@@ -10,12 +10,13 @@
 //! - [`view`]: the stream-view contract: paths, receipt and manifest types, view id.
 //! - [`run`]: run-scoped paths `runs/<platform>/<platform_run_id>/{eb,ig,wsp,logs}`.
 //! - [`publish`]: atomic publish of files and directories (temp, fsync, rename, fsync dir).
+//! - [`process`]: facts about the running process (peak RSS) for summaries and benchmarks.
 //! - [`timefmt`]: RFC 3339 <-> microseconds, allocation-free, for hot paths.
 //! - [`digest`]: the order-independent multiset row digest of receipts and parity checks.
 //! - [`gen`]: the realistic engine-output generator behind `sluice gen`.
 //!
-//! It is not an object-store abstraction yet: sources and views are local paths today; S3
-//! arrives through `object_store` (issue 7) behind these same functions.
+//! - [`object`]: S3 (and MinIO) locations `s3://bucket/key` behind the same functions:
+//!   discovery, footers, ranged row-group reads, multipart uploads (issue 7, `docs/s3.md`).
 //!
 //! Data flow: `layout` finds files -> callers read them with `parquet` -> the sort writes a
 //! view whose receipt and manifest (`view`) are published with `publish`.
@@ -24,7 +25,9 @@ pub mod digest;
 pub mod error;
 pub mod gen;
 pub mod layout;
+pub mod object;
 pub mod outputs;
+pub mod process;
 pub mod publish;
 pub mod run;
 pub mod timefmt;

@@ -122,9 +122,9 @@ pub fn write_json_atomic<T: serde::Serialize>(path: &Path, value: &T) -> Result<
     write_atomic(path, &bytes)
 }
 
-/// Read and parse a JSON file.
+/// Read and parse a JSON file (or `s3://` object).
 pub fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
-    let bytes = fs::read(path).map_err(|e| StorageError::io(path, e))?;
+    let bytes = crate::object::fs::read(path)?;
     serde_json::from_slice(&bytes).map_err(|e| StorageError::Json {
         path: path.to_path_buf(),
         message: e.to_string(),

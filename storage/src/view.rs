@@ -90,14 +90,11 @@ pub fn source_locator_digest(sorted_paths: &[String]) -> String {
 /// paths now hold other bytes (data regenerated in place), so a stale view is not skipped.
 pub fn source_fingerprint(sorted_paths: &[String]) -> crate::Result<String> {
     let mut h = Sha256::new();
-    for p in sorted_paths {
-        let meta = std::fs::metadata(p).map_err(|e| crate::StorageError::io(p, e))?;
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map_or(0, |d| d.as_nanos());
-        h.update(format!("{p}\t{}\t{mtime_ns}\n", meta.len()).as_bytes());
+    // S3: each object's size and last-modified time, from HEADs sent concurrently.
+    let paths: Vec<&Path> = sorted_paths.iter().map(Path::new).collect();
+    let metas = crate::object::fs::len_and_mtime_ns_many(&paths)?;
+    for (p, (len, mtime_ns)) in sorted_paths.iter().zip(metas) {
+        h.update(format!("{p}\t{len}\t{mtime_ns}\n").as_bytes());
     }
     Ok(hex(&h.finalize()))
 }

@@ -6,8 +6,8 @@
 //!
 //! It is not the gate: it knows nothing of envelopes, dedupe or the bus. It hands out
 //! [`replay::Slice`]s (consecutive rows of one view, as Arrow batches with their parsed
-//! times) on a channel; whoever consumes them (the gate in `sluice-ingest`, wired by the
-//! `sluice replay` command) reports back which rows are durable, and only those are written
+//! times) on a channel; whoever consumes them (the gate, wired to the views by the session
+//! in `sluice_ingest::replay`) reports back which rows are durable, and only those are written
 //! to checkpoints.
 //!
 //! ```text

@@ -21,8 +21,9 @@
 //!    is `i64::MIN`.
 
 use std::collections::VecDeque;
-use std::fs::File;
 use std::path::Path;
+
+use sluice_storage::object::ObjectFile;
 use std::sync::Arc;
 
 use arrow_array::cast::AsArray;
@@ -143,7 +144,8 @@ struct PlannedGroup {
 
 struct PartReader {
     part: ViewPart,
-    file: File,
+    /// A local file or a downloaded S3 object (`sluice_storage::object::ObjectFile`).
+    file: ObjectFile,
     meta: ArrowReaderMetadata,
     plan: VecDeque<PlannedGroup>,
     active: Option<(ParquetRecordBatchReader, u64)>,
@@ -202,7 +204,7 @@ impl ViewReader {
             if start >= part.rows {
                 continue;
             }
-            let file = File::open(&part.path).map_err(|e| ReplayError::io(&part.path, e))?;
+            let file = ObjectFile::open(&part.path)?;
             let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
                 .map_err(|e| ReplayError::parquet(&part.path, e))?;
             let md = meta.metadata();
@@ -266,10 +268,7 @@ impl ViewReader {
                     self.current = None;
                     continue;
                 };
-                let file = pr
-                    .file
-                    .try_clone()
-                    .map_err(|e| ReplayError::io(&pr.part.path, e))?;
+                let file = pr.file.clone();
                 let reader =
                     ParquetRecordBatchReaderBuilder::new_with_metadata(file, pr.meta.clone())
                         .with_row_groups(vec![g.index])

@@ -9,12 +9,13 @@
 //!
 //! The parts replayed are exactly the receipt's `parts`, in order; stray files are ignored.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
+use sluice_storage::object::fs as objfs;
 use sluice_storage::outputs::OutputSpec;
 use sluice_storage::publish::read_json;
 use sluice_storage::view::{view_dir, StreamSortReceipt, MANIFEST_FILE, RECEIPT_FILE};
+use sluice_storage::StorageError;
 
 use crate::error::{ReplayError, Result};
 
@@ -62,21 +63,24 @@ pub fn open_view(view_root: &Path, output_id: &str) -> Result<StreamView> {
         output_id: output_id.to_string(),
         dir: dir.clone(),
     };
-    let entries = match fs::read_dir(&dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing()),
-        Err(e) => return Err(ReplayError::io(&dir, e)),
-    };
-    let mut parquet_files = 0usize;
-    for entry in entries {
-        let entry = entry.map_err(|e| ReplayError::io(&dir, e))?;
-        if is_part_name(&entry.file_name().to_string_lossy()) {
-            parquet_files += 1;
+    // Local directories and `s3://` prefixes alike (`sluice_storage::object::fs`).
+    let files = match objfs::list_files(&dir) {
+        Ok(files) => files,
+        Err(StorageError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            return Err(missing())
         }
-    }
+        Err(e) => return Err(e.into()),
+    };
+    let parquet_files = files
+        .iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| is_part_name(&n.to_string_lossy()))
+        })
+        .count();
     let receipt_path = dir.join(RECEIPT_FILE);
-    if !receipt_path.is_file() {
-        if dir.join(MANIFEST_FILE).is_file() {
+    if !objfs::exists(&receipt_path)? {
+        if objfs::exists(&dir.join(MANIFEST_FILE))? {
             return Err(ReplayError::ReceiptMissing { dir });
         }
         if parquet_files > 0 {
@@ -113,14 +117,12 @@ pub fn open_view(view_root: &Path, output_id: &str) -> Result<StreamView> {
             )));
         }
         let path = dir.join(&info.name);
-        let meta = fs::metadata(&path)
+        let len = objfs::len(&path)
             .map_err(|_| mismatch(format!("part {} listed but missing", info.name)))?;
-        if meta.len() != info.bytes {
+        if len != info.bytes {
             return Err(mismatch(format!(
                 "part {} has {} bytes, the receipt says {}",
-                info.name,
-                meta.len(),
-                info.bytes
+                info.name, len, info.bytes
             )));
         }
         parts.push(ViewPart {

@@ -1,5 +1,6 @@
 //! `sluice demo` end to end on a small run: every stage reports, the views hold every
-//! generated row, and the replay puts every view row through the gate onto the bus.
+//! generated row, the replay puts every view row through the gate onto the bus, and both
+//! parity stages pass (views against sources, the bus against the views).
 
 use sluice_tests::{output, sluice, stderr, stdout};
 
@@ -19,7 +20,10 @@ fn demo_runs_every_stage_and_accounts_for_every_row() {
         .iter()
         .map(|s| s["stage"].as_str().unwrap())
         .collect();
-    assert_eq!(stages, ["gen", "sort", "replay"]);
+    assert_eq!(
+        stages,
+        ["gen", "sort", "replay", "parity view", "parity bus"]
+    );
     let gen_rows = v["stages"][0]["rows"].as_u64().unwrap();
     let view_rows: u64 = v["views"]
         .as_array()
@@ -31,6 +35,24 @@ fn demo_runs_every_stage_and_accounts_for_every_row() {
     assert_eq!(v["replay"]["events"].as_u64(), Some(view_rows));
     assert_eq!(v["replay"]["admitted"].as_u64(), Some(view_rows));
     assert_eq!(v["replay"]["quarantined"].as_u64(), Some(0));
+    assert_eq!(
+        v["parity"]["ok"],
+        serde_json::Value::Bool(true),
+        "{}",
+        v["parity"]
+    );
+    let checked_views = v["parity"]["views"].as_array().unwrap();
+    assert_eq!(checked_views.len(), v["views"].as_array().unwrap().len());
+    let admitted: u64 = v["parity"]["bus"]["outputs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["admitted"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        admitted, view_rows,
+        "parity found every view row on the bus once"
+    );
 
     // A second demo into the same directory starts over instead of refusing.
     let mut again = sluice!();

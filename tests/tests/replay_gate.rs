@@ -8,7 +8,7 @@ mod replay_support;
 use replay_support::*;
 use serde_json::json;
 use sluice_storage::view::sha256_hex;
-use sluice_tests::{output, sluice, stderr};
+use sluice_tests::{output, sluice, stderr, stdout};
 
 fn cmd() -> std::process::Command {
     sluice!()
@@ -214,4 +214,62 @@ fn missing_and_partial_views_are_refused_with_platform_codes() {
     let mut c = sluice!();
     c.args(["replay", "--engine-root"]).arg(&eng);
     assert_eq!(output(c).status.code(), Some(2));
+}
+
+#[test]
+fn bus_flag_chooses_the_file_bus_and_refuses_unknown_schemes() {
+    let d = tempfile::tempdir().unwrap();
+    let (eng, runs) = (d.path().join("eng"), d.path().join("runs"));
+    let elsewhere = d.path().join("other-eb");
+    write_traffic_view(&eng, &good_rows(50), 20);
+
+    // Unknown schemes fail before anything is written.
+    for url in ["s3://bucket/eb", "eb-without-scheme", "kafka://no-port"] {
+        let (o, _) = replay(
+            cmd,
+            &runs,
+            &eng,
+            &["--output-id", TRAFFIC, "--max", "--bus", url],
+        );
+        assert_eq!(o.status.code(), Some(1), "{url}");
+        assert!(
+            stderr(&o).starts_with("error[BUS_URL_UNSUPPORTED]"),
+            "{url}: {}",
+            stderr(&o)
+        );
+    }
+    assert!(
+        !runs.exists(),
+        "a refused --bus must not create the run tree"
+    );
+
+    // file:DIR puts the bus there; the gate state stays under the run root.
+    let url = format!("file://{}", elsewhere.display());
+    let (o, v) = replay(
+        cmd,
+        &runs,
+        &eng,
+        &["--output-id", TRAFFIC, "--max", "--bus", &url],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(v["admitted"], 50);
+    assert_eq!(v["bus"], url.as_str());
+    // The run tree's own eb/ (created with the tree) stays empty.
+    let eb = run_root(&runs).join("eb");
+    assert!(std::fs::read_dir(&eb).map_or(true, |mut d| d.next().is_none()));
+    let mut c = cmd();
+    c.args([
+        "bus",
+        "tail",
+        TRAFFIC_TOPIC,
+        "-n",
+        "1000",
+        "--json",
+        "--bus",
+    ])
+    .arg(&elsewhere);
+    let o = output(c);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(stdout(&o).lines().count(), 50);
+    assert!(run_root(&runs).join("ig").join("receipts.log").is_file());
 }

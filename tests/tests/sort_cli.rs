@@ -347,6 +347,19 @@ fn data_errors_have_codes_and_leave_nothing() {
     );
     expect_input_error(&p, &vr, &[], "STREAM_SORT_OUTPUT_EMPTY");
 
+    // A nested column: the sort can neither carry nor digest it.
+    let mut nested = good(3);
+    let lists =
+        arrow_array::ListArray::from_iter_primitive::<arrow_array::types::Int64Type, _, _>(vec![
+            Some(vec![Some(1)]),
+            None,
+            Some(vec![]),
+        ]);
+    nested.push(("tags", std::sync::Arc::new(lists)));
+    let p = dataset(&d.path().join("nested"), vec![("a.parquet", nested)]);
+    let err = expect_input_error(&p, &vr, &[], "SORT_COLUMN_TYPE_UNSUPPORTED");
+    assert!(err.contains("a.parquet") && err.contains("tags"), "{err}");
+
     let nothing = format!("{}/nothing-here/*.parquet", d.path().display());
     expect_input_error(&nothing, &vr, &[], "OUTPUT_PATHS_EMPTY");
     let mut c = sort();
@@ -423,4 +436,48 @@ fn receipt_rules_fail_closed_and_force_rebuilds() {
     let j = run_json(sort_output(&root));
     assert_eq!(j["views"][0]["status"], "skipped");
     assert_no_leftovers(&view_root(&root));
+}
+
+#[test]
+fn a_second_builder_of_the_same_view_is_refused_while_the_first_runs() {
+    let d = tempfile::tempdir().unwrap();
+    let root = engine(d.path(), 20_000, 2);
+    let vr = view_root(&root);
+    // The first build holds the view lock and sleeps after phase 1 (killed below, so the
+    // long pause costs nothing).
+    let mut first = sort_output(&root);
+    first
+        .env("SLUICE_SORT_FAULT", "pause-after-phase1=120000")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let mut child = first.spawn().unwrap();
+    // Its staging directory exists once it holds the lock.
+    let staging = || {
+        fs::read_dir(&vr).ok().is_some_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains(".staging-"))
+        })
+    };
+    let started = std::time::Instant::now();
+    while !staging() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the first build ended early"
+        );
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(120),
+            "the first build never staged"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let err = expect_code(sort_output(&root), "STREAM_VIEW_LOCKED");
+    assert!(err.contains("lock"), "{err}");
+    child.kill().unwrap();
+    child.wait().unwrap();
+    // The lock died with its holder: a rerun builds the whole view and cleans up.
+    let j = run_json(sort_output(&root));
+    assert_eq!(j["views"][0]["status"], "built");
+    assert_eq!(j["views"][0]["rows"], 20_000);
+    assert_no_leftovers(&vr);
 }

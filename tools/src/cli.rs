@@ -38,6 +38,9 @@ pub enum Command {
     /// Query a run's gate state: receipt lookup, stats, audit of receipts against the bus.
     #[command(subcommand)]
     Ingest(cmd::ingest::IngestCommand),
+    /// Offline parity: views against sources, the bus against views, a view against a reference.
+    #[command(subcommand)]
+    Parity(cmd::parity::ParityCommand),
 }
 
 /// What every command gets besides its own arguments.

@@ -85,6 +85,17 @@ impl EnvelopeBatch {
         let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
         &self.keys[start..self.key_ends[i]]
     }
+    /// Empty it, keeping its buffers (a recycled batch fills without page faults).
+    pub fn clear(&mut self) {
+        self.values.clear();
+        self.value_ends.clear();
+        self.keys.clear();
+        self.key_ends.clear();
+        self.rows.clear();
+        self.pin_sets.clear();
+        self.details.clear();
+    }
+
     pub fn detail(&self, row: usize) -> Option<&str> {
         self.details
             .iter()
@@ -312,6 +323,13 @@ impl EnvelopeBuilder {
 
     /// Build the envelopes of every row of `batch` (see the module doc).
     pub fn build(&self, batch: &RecordBatch) -> Result<EnvelopeBatch> {
+        self.build_into(batch, EnvelopeBatch::default())
+    }
+
+    /// [`Self::build`] into the buffers of `out` (cleared first), e.g. a batch the recorder
+    /// is done with: its memory is already mapped, so filling it costs no page faults.
+    pub fn build_into(&self, batch: &RecordBatch, mut out: EnvelopeBatch) -> Result<EnvelopeBatch> {
+        out.clear();
         let schema = batch.schema();
         let mut cols: Vec<Col<'_>> = Vec::with_capacity(batch.num_columns());
         for (f, a) in schema.fields().iter().zip(batch.columns()) {
@@ -401,27 +419,29 @@ impl EnvelopeBuilder {
         };
 
         let n = batch.num_rows();
-        let mut out = EnvelopeBatch {
-            values: Vec::with_capacity(n * 512),
-            value_ends: Vec::with_capacity(n),
-            keys: Vec::with_capacity(n * 12),
-            key_ends: Vec::with_capacity(n),
-            rows: Vec::with_capacity(n),
-            pin_sets: Vec::new(),
-            details: Vec::new(),
-        };
+        out.values.reserve(n * 512);
+        out.value_ends.reserve(n);
+        out.keys.reserve(n * 12);
+        out.key_ends.reserve(n);
+        out.rows.reserve(n);
         let mut chunks: Vec<PinChunks> = Vec::new();
         let mut current = usize::MAX;
         let mut scratch = Vec::with_capacity(256);
         let mut ts_buf = String::with_capacity(32);
         for i in 0..n {
-            // The row's pin set, by the JSON of its four pin cells.
-            scratch.clear();
-            for c in pins {
-                write_opt_json(&mut scratch, c, i);
-                scratch.push(0xff);
+            // The row's pin set: the previous row's when its four pin cells are the same
+            // values (the common case: one set per batch), else found by their JSON.
+            let same_as_prev = i > 0
+                && current != usize::MAX
+                && pins.iter().flatten().all(|c| c.same_cell(i, i - 1));
+            if !same_as_prev {
+                scratch.clear();
+                for c in pins {
+                    write_opt_json(&mut scratch, c, i);
+                    scratch.push(0xff);
+                }
             }
-            if chunks.get(current).is_none_or(|c| c.key != scratch) {
+            if !same_as_prev && chunks.get(current).is_none_or(|c| c.key != scratch) {
                 current = match chunks.iter().position(|c| c.key == scratch) {
                     Some(k) => k,
                     None => {

@@ -120,6 +120,36 @@ impl<'a> Col<'a> {
         }
     }
 
+    /// Whether cells `i` and `j` hold the same value (both null counts as the same), so
+    /// that their JSON is byte-identical. Floats compare by bits.
+    #[inline]
+    pub fn same_cell(&self, i: usize, j: usize) -> bool {
+        use ColData as Col;
+        match (self.is_null(i), self.is_null(j)) {
+            (true, true) => return true,
+            (false, false) => {}
+            _ => return false,
+        }
+        match self.data {
+            Col::I8(a) => a.value(i) == a.value(j),
+            Col::I16(a) => a.value(i) == a.value(j),
+            Col::I32(a) => a.value(i) == a.value(j),
+            Col::I64(a) => a.value(i) == a.value(j),
+            Col::U8(a) => a.value(i) == a.value(j),
+            Col::U16(a) => a.value(i) == a.value(j),
+            Col::U32(a) => a.value(i) == a.value(j),
+            Col::U64(a) => a.value(i) == a.value(j),
+            Col::F16(a) => a.value(i).to_bits() == a.value(j).to_bits(),
+            Col::F32(a) => a.value(i).to_bits() == a.value(j).to_bits(),
+            Col::F64(a) => a.value(i).to_bits() == a.value(j).to_bits(),
+            Col::Str(a) => a.value(i) == a.value(j),
+            Col::LargeStr(a) => a.value(i) == a.value(j),
+            Col::StrView(a) => a.value(i) == a.value(j),
+            Col::Bool(a) => a.value(i) == a.value(j),
+            Col::Null(_) => true,
+        }
+    }
+
     /// True for integer columns.
     pub fn is_int(&self) -> bool {
         use ColData as Col;

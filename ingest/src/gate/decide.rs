@@ -81,6 +81,9 @@ pub struct FlushDone {
     pub runs: Vec<Arc<SortedRun>>,
 }
 
+/// Recycled envelope batches kept at most (each holds one batch's envelopes).
+const MAX_SPARE_ENVS: usize = 4;
+
 /// Rows between a prefetch and the lookup that uses it.
 pub const PREFETCH_AHEAD: usize = 16;
 
@@ -98,6 +101,8 @@ pub struct Decider {
     pub(crate) run: RunContext,
     pub(crate) partitions: HashMap<&'static str, u32>,
     builders: HashMap<&'static str, EnvelopeBuilder>,
+    /// Envelope batches the recorder is done with, reused for their memory.
+    spare_envs: Vec<EnvelopeBatch>,
     /// Receipts since the last freeze that the recorder indexes by receipt id (every
     /// non-ADMIT): they fill its memtable, so they count towards the next flush too.
     pub(crate) rid_pending: u64,
@@ -136,6 +141,7 @@ impl Decider {
             run,
             partitions: HashMap::new(),
             builders: HashMap::new(),
+            spare_envs: Vec::new(),
             rid_pending: 0,
             rid_cap: u64::MAX,
             filter_positives: 0,
@@ -195,7 +201,7 @@ impl Decider {
             .builders
             .entry(output.id)
             .or_insert_with(|| EnvelopeBuilder::new(output, run, partitions));
-        let env = builder.build(batch)?;
+        let env = builder.build_into(batch, self.spare_envs.pop().unwrap_or_default())?;
         let mut ctx_ids = Vec::with_capacity(env.pin_sets.len());
         for ps in &env.pin_sets {
             ctx_ids.push(self.contexts.id_for(output.id, pins_map(&self.run, ps))?);
@@ -238,6 +244,13 @@ impl Decider {
             rows,
             origin,
         })
+    }
+
+    /// Keep a recorded batch's envelope buffers for a later batch (a few at most).
+    pub fn recycle(&mut self, env: EnvelopeBatch) {
+        if self.spare_envs.len() < MAX_SPARE_ENVS {
+            self.spare_envs.push(env);
+        }
     }
 
     /// Whether the memtable should be frozen and flushed.

@@ -65,7 +65,7 @@ impl Manifest {
     }
 }
 
-fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()> {
+pub(super) fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()> {
     if v.get("format").and_then(|f| f.as_str()) != Some(format) {
         return Err(IngestError::corrupt(
             path,

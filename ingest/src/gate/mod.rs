@@ -4,6 +4,7 @@
 //! ig/
 //!   LOCK                    flock'ed by the one writer (a second gets IG_LOCKED)
 //!   gate.json               whose run this is (platform_run_id)
+//!   start.json              shared bus (Kafka) only: where this run begins per partition
 //!   contexts.jsonl          event type + class + topic + seven pins, one line per context
 //!   receipts.log            every receipt, 128 bytes each (also the indexes' write-ahead log)
 //!   quarantine.log          quarantined events with reasons and envelopes
@@ -14,12 +15,13 @@
 //!
 //! Opening (the writer), in order:
 //!
-//! 1. lock; check `gate.json`; read the manifest;
+//! 1. lock; a new gate state on a bus that outlives the run records its start offsets
+//!    ([`start`], before `gate.json`); check `gate.json`; read the manifest;
 //! 2. recover the logs (torn tails cut, interior damage refused), load contexts and runs
 //!    (run files the manifest does not name are deleted), rebuild the filter from the runs;
 //! 3. replay the receipt log after `covered_seq` into the memtables and watermarks;
-//! 4. reconcile with the sink ([`reconcile`]): bus records past the watermarks get the
-//!    receipts a crash lost;
+//! 4. reconcile with the sink ([`reconcile`]): bus records past the watermarks (or, for a
+//!    partition without receipts, past the run's start offset) get the receipts a crash lost;
 //! 5. flush if the memtables are full.
 //!
 //! Then batches go through [`decide::Decider`] and [`record::Recorder`], either in one thread
@@ -30,6 +32,7 @@ pub mod decide;
 pub mod manifest;
 pub mod reconcile;
 pub mod record;
+pub mod start;
 
 use std::fs::{self, File, OpenOptions};
 use std::path::{Path, PathBuf};
@@ -52,6 +55,7 @@ use decide::Decider;
 use manifest::{Identity, Manifest};
 use reconcile::ReconcileReport;
 use record::{receipt_id_key, BatchCounts, Recorder};
+use start::StartOffsets;
 
 /// Where a batch came from (for quarantine records): a file label and the row index of the
 /// batch's first row in it.
@@ -127,6 +131,7 @@ pub struct Gate {
     pub(crate) recorder: Recorder,
     plan: MemoryPlan,
     open_report: OpenReport,
+    start: StartOffsets,
 }
 
 /// Counters for summaries and docs.
@@ -177,6 +182,12 @@ impl Gate {
         }
         fs::create_dir_all(dir.join("index")).map_err(|e| IngestError::io(dir, e))?;
         let lock = lock(dir)?;
+        // 1. Start offsets go down before gate.json: a crash in between starts over.
+        let start = if !dir.join("gate.json").exists() && sink.outlives_run() {
+            StartOffsets::create(dir, sink)?
+        } else {
+            StartOffsets::read(dir)?
+        };
         Identity::check_or_create(dir, Some(&run.platform_run_id), true)?;
         let manifest_path = dir.join("index").join("MANIFEST.json");
         let manifest = Manifest::read(&manifest_path)?;
@@ -273,7 +284,7 @@ impl Gate {
             }
         }
         // 4. The bus -> receipts lost in a crash.
-        let reconcile = reconcile::reconcile(&mut decider, &mut recorder, sink)?;
+        let reconcile = reconcile::reconcile(&mut decider, &mut recorder, &start, sink)?;
         let mut gate = Gate {
             dir: dir.to_path_buf(),
             _lock: lock,
@@ -286,6 +297,7 @@ impl Gate {
                 replayed_from_log: replayed,
                 reconcile,
             },
+            start,
         };
         // 5. Start with room in the memtables.
         if gate.decider.needs_flush() {
@@ -300,6 +312,11 @@ impl Gate {
 
     pub fn open_report(&self) -> &OpenReport {
         &self.open_report
+    }
+
+    /// Where this run begins on the bus (all zero without `start.json`).
+    pub fn start_offsets(&self) -> &StartOffsets {
+        &self.start
     }
 
     pub fn run_context(&self) -> &RunContext {
@@ -318,6 +335,8 @@ impl Gate {
             let n = sink
                 .ensure_topic(o.topic, partitions)
                 .map_err(|e| IngestError::sink(o.topic, e))?;
+            // Before the first append to a partition, this run's start there is known.
+            self.start.cover(sink, o.topic, n)?;
             self.decider.partitions.insert(o.topic, n);
             out.push((o.topic, n));
         }
@@ -345,6 +364,7 @@ impl Gate {
                     )))
                 }
             };
+            self.start.cover(sink, output.topic, n)?;
             self.decider.partitions.insert(output.topic, n);
         }
         let decided = self.decider.decide(output, batch, origin, ())?;

@@ -1,12 +1,14 @@
 //! Reconciliation on open: the bus is the truth for what was admitted.
 //!
 //! ```text
-//!   bus partition:  [0 ............ wm) [wm ........ end)
-//!                    receipts exist      appended, receipts lost in a crash
+//!   bus partition:  [0 .. start) [start ...... wm) [wm ........ end)
+//!                    other runs   receipts exist    appended, receipts lost in a crash
 //! ```
 //!
 //! For every topic and partition the gate knows, records from the watermark (the offset
-//! after the last ADMIT receipt) to the bus end are read back; each gets the ADMIT receipt
+//! after the last ADMIT receipt; without one, the run's start offset from
+//! [`super::start`], 0 on the file bus) to the bus end are read back; a partition the run
+//! has no start offset for was never written by it and is skipped. Each record read gets the ADMIT receipt
 //! the crash lost, and its dedupe key enters the index, so a resumed replay that sends the
 //! event again gets DUPLICATE instead of a second copy on the bus. Keys and hashes are
 //! recomputed from the stored envelope: the dedupe key from `platform_run_id`, the class
@@ -22,6 +24,7 @@ use sluice_storage::timefmt::parse_rfc3339_micros;
 
 use super::decide::Decider;
 use super::record::Recorder;
+use super::start::{is_other_run, StartOffsets};
 use crate::error::{IngestError, Result, SinkError};
 use crate::ids::{dedupe_key, parse_hex32, payload_hash, receipt_id_bytes};
 use crate::json::top_level_span;
@@ -37,6 +40,9 @@ pub struct ReconcileReport {
     pub receipts_restored: u64,
     /// Restored records whose dedupe key was already known (a second copy on the bus).
     pub duplicates_on_bus: u64,
+    /// Records past the watermarks that belong to another platform run (shared Kafka
+    /// topics): passed over, never adopted.
+    pub other_run_records: u64,
 }
 
 fn bad_record(topic: &str, partition: u32, offset: u64, why: &str) -> IngestError {
@@ -53,6 +59,7 @@ fn bad_record(topic: &str, partition: u32, offset: u64, why: &str) -> IngestErro
 pub(crate) fn reconcile(
     decider: &mut Decider,
     recorder: &mut Recorder,
+    start: &StartOffsets,
     sink: &mut dyn Sink,
 ) -> Result<ReconcileReport> {
     let mut report = ReconcileReport::default();
@@ -81,7 +88,10 @@ pub(crate) fn reconcile(
             }
         }
         for p in 0..parts {
-            let wm = known.iter().find(|k| k.0 == p).map_or(0, |k| k.1);
+            let receipted = known.iter().find(|k| k.0 == p).map(|k| k.1);
+            let Some(wm) = receipted.or_else(|| start.start(&topic, p)) else {
+                continue; // never written by this run
+            };
             let end = sink
                 .end_offset(&topic, p)
                 .map_err(|e| IngestError::sink(&topic, e))?;
@@ -99,24 +109,24 @@ pub(crate) fn reconcile(
             let mut encoded = Vec::new();
             let mut failure: Option<IngestError> = None;
             let t = topic.clone();
-            sink.read(&topic, p, wm, &mut |offset, value| match restore(
-                decider,
-                &t,
-                p,
-                offset,
-                value,
-                &mut report,
-            ) {
-                Ok(rec) => {
-                    rec.encode(&mut encoded);
-                    Ok(())
+            let run = decider.run.platform_run_id.clone();
+            sink.read(&topic, p, wm, &mut |offset, value| {
+                if start.is_recorded() && is_other_run(value, &run) {
+                    report.other_run_records += 1;
+                    return Ok(());
                 }
-                Err(e) => {
-                    failure = Some(e);
-                    Err(SinkError {
-                        code: "IG_RECONCILE_STOPPED",
-                        message: "stopped".into(),
-                    })
+                match restore(decider, &t, p, offset, value, &mut report) {
+                    Ok(rec) => {
+                        rec.encode(&mut encoded);
+                        Ok(())
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        Err(SinkError {
+                            code: "IG_RECONCILE_STOPPED",
+                            message: "stopped".into(),
+                        })
+                    }
                 }
             })
             .map_err(|e| {

@@ -24,5 +24,5 @@
 mod publish;
 mod state;
 
-pub use publish::{publish, staging_dir, ViewLock};
+pub use publish::{canonical_view_root, publish, staging_dir, ViewLock};
 pub use state::{inspect, receipt_matches, ViewState};

@@ -3,6 +3,7 @@
 use std::fs;
 use std::path::Path;
 
+use sluice_storage::object::fs as objfs;
 use sluice_storage::view::{StreamSortReceipt, MANIFEST_FILE, RECEIPT_FILE};
 
 use crate::error::{Result, SortError};
@@ -23,23 +24,30 @@ pub enum ViewState {
 }
 
 /// Look at a view directory.
+/// Works on local directories and `s3://` prefixes alike (through `sluice_storage::object`).
 pub fn inspect(view_dir: &Path) -> Result<ViewState> {
-    if !view_dir.exists() {
+    if !objfs::dir_exists(view_dir)? {
         return Ok(ViewState::Absent);
     }
     let receipt = view_dir.join(RECEIPT_FILE);
-    if receipt.exists() {
+    if objfs::exists(&receipt)? {
         let r: StreamSortReceipt = sluice_storage::publish::read_json(&receipt)?;
         return Ok(ViewState::Receipt(Box::new(r)));
     }
-    if view_dir.join(MANIFEST_FILE).exists() {
+    if objfs::exists(&view_dir.join(MANIFEST_FILE))? {
         return Ok(ViewState::ManifestOnly);
     }
     let mut any = false;
-    for entry in fs::read_dir(view_dir).map_err(|e| SortError::io(view_dir, e))? {
-        let entry = entry.map_err(|e| SortError::io(view_dir, e))?;
+    if !sluice_storage::object::is_remote(view_dir) {
+        // Locally, directories count as "something there" too.
+        any = fs::read_dir(view_dir)
+            .map_err(|e| SortError::io(view_dir, e))?
+            .next()
+            .is_some();
+    }
+    for path in objfs::list_files(view_dir)? {
         any = true;
-        if entry.file_name().to_string_lossy().ends_with(".parquet") {
+        if path.to_string_lossy().ends_with(".parquet") {
             return Ok(ViewState::PartsOnly);
         }
     }
@@ -93,14 +101,12 @@ pub fn receipt_matches(
     }
     for part in &existing.parts {
         let p = view_dir.join(&part.name);
-        match fs::metadata(&p) {
-            Ok(m) if m.len() == part.bytes => {}
-            Ok(m) => {
+        match objfs::len(&p) {
+            Ok(len) if len == part.bytes => {}
+            Ok(len) => {
                 return Err(format!(
                     "{} is {} bytes, the receipt says {}",
-                    part.name,
-                    m.len(),
-                    part.bytes
+                    part.name, len, part.bytes
                 ))
             }
             Err(_) => return Err(format!("{} is missing", part.name)),

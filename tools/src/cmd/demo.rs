@@ -4,8 +4,10 @@
 //! fresh directory, then runs every stage that exists on it, and prints a summary table
 //! (rows, time, throughput, where the files are) and what to look at next.
 //!
-//! Stages today: gen -> sort (every output into its stream view) -> replay (`--max`, through
-//! the in-process gate into the file bus under `runs/`). Parity joins the list when it lands.
+//! Stages: gen -> sort (every output into its stream view) -> replay (`--max`, through the
+//! in-process gate into the file bus under `runs/`) -> parity view (every view against its
+//! source, receipt and manifest) -> parity bus (the bus and receipts against the views, by
+//! event id). A failed parity check fails the demo with `PARITY_FAILED` after the summary.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -143,18 +145,127 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         &replay.run_root.join("eb"),
     ));
 
+    // 4. parity view: every view against its source files, receipt and manifest.
+    let t = Instant::now();
+    let view_args = crate::cmd::parity::view::Args {
+        engine_root: engine_root.clone(),
+        view_root: None,
+        output_id: Vec::new(),
+        all: true,
+    };
+    let view_parity = crate::cmd::parity::view::check_views(&view_args, ctx)?;
+    let checked: u64 = view_parity.iter().map(|v| v.view_rows).sum();
+    stages.push(Stage::new(
+        "parity view",
+        checked,
+        t,
+        &default_view_root(&engine_root),
+    ));
+
+    // 5. parity bus: the bus and the receipts against the views, by event id.
+    let t = Instant::now();
+    let bus_args = crate::cmd::parity::bus::Args {
+        run_root: Some(replay.run_root.clone()),
+        engine_root: Some(engine_root.clone()),
+        view_root: None,
+        output_id: Vec::new(),
+        runs_dir: runs_dir.clone(),
+        platform: sluice_storage::run::DEFAULT_PLATFORM.to_string(),
+        run_id: None,
+        bus: None,
+        memory: "256MiB".into(),
+        temp_dir: None,
+    };
+    let (_, bus_parity) = crate::cmd::parity::bus::check(&bus_args, ctx)?;
+    let bus_records: u64 = bus_parity.topics.iter().map(|t| t.records).sum();
+    stages.push(Stage::new("parity bus", bus_records, t, &replay.run_root));
+
     let total_s = started_all.elapsed().as_secs_f64();
+    let failed = view_parity
+        .iter()
+        .flat_map(|v| v.checks.iter())
+        .filter(|c| !c.ok)
+        .count()
+        + bus_parity.checks.iter().filter(|c| !c.ok).count();
     let summary = serde_json::json!({
         "dir": dir,
         "engine_root": engine_root,
         "stages": stages,
         "views": views,
         "replay": replay,
+        "parity": {
+            "ok": failed == 0,
+            "views": view_parity,
+            "bus": bus_parity,
+        },
         "total_seconds": total_s,
-        "peak_rss_bytes": crate::cmd::sort::peak_rss_bytes(),
+        "peak_rss_bytes": sluice_storage::process::peak_rss_bytes(),
     });
-    ctx.emit(&summary, || human(&dir, &stages, &views, &replay, total_s));
-    Ok(())
+    ctx.emit(&summary, || {
+        let mut s = human(&dir, &stages, &views, &replay, total_s);
+        s.push_str(&parity_lines(
+            &view_parity,
+            &bus_parity,
+            &replay.run_root,
+            &engine_root,
+        ));
+        s
+    });
+    crate::cmd::parity::verdict("the demo run", failed)
+}
+
+/// The parity part of the human summary: one line per view, one for the bus, how to rerun.
+fn parity_lines(
+    views: &[sluice_sort::parity::view::ViewParity],
+    bus: &sluice_ingest::parity::BusParity,
+    run_root: &Path,
+    engine_root: &Path,
+) -> String {
+    let mut s = String::from("\nparity:\n");
+    for v in views {
+        let failed: Vec<&str> = v
+            .checks
+            .iter()
+            .filter(|c| !c.ok)
+            .map(|c| c.name.as_str())
+            .collect();
+        s.push_str(&format!(
+            "  {} view {:<32} {} checks{}\n",
+            if v.ok { "PASS" } else { "FAIL" },
+            v.output_id,
+            v.checks.len(),
+            if failed.is_empty() {
+                String::new()
+            } else {
+                format!(", failed: {}", failed.join(", "))
+            }
+        ));
+    }
+    let failed: Vec<&str> = bus
+        .checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    let admitted: u64 = bus.outputs.iter().map(|o| o.admitted).sum();
+    s.push_str(&format!(
+        "  {} bus  {} events on the bus exactly once, {} checks{}\n",
+        if bus.ok { "PASS" } else { "FAIL" },
+        admitted,
+        bus.checks.len(),
+        if failed.is_empty() {
+            String::new()
+        } else {
+            format!(", failed: {}", failed.join(", "))
+        }
+    ));
+    s.push_str(&format!(
+        "\nrerun the checks (full tables):\n  sluice parity view --engine-root {e} --all\n  \
+         sluice parity bus --run-root {r} --engine-root {e}\n",
+        e = engine_root.display(),
+        r = run_root.display()
+    ));
+    s
 }
 
 /// `sluice replay --engine-root ROOT --all --max --runs-dir RUNS`, with every other flag at
@@ -191,12 +302,12 @@ fn human(
 ) -> String {
     let mut s = format!("sluice demo in {}\n\n", dir.display());
     s.push_str(&format!(
-        "{:<6} {:>12} {:>9} {:>14}  {}\n",
+        "{:<11} {:>12} {:>9} {:>14}  {}\n",
         "stage", "rows", "seconds", "rows/s", "where"
     ));
     for st in stages {
         s.push_str(&format!(
-            "{:<6} {:>12} {:>9.2} {:>14.0}  {}\n",
+            "{:<11} {:>12} {:>9.2} {:>14.0}  {}\n",
             st.stage, st.rows, st.seconds, st.rows_per_sec, st.output
         ));
     }
@@ -215,9 +326,15 @@ fn human(
         replay.duplicates,
         replay.quarantined
     ));
+    let eb = replay.run_root.join("eb");
     s.push_str(&format!(
-        "\ninspect the bus:\n  sluice bus topics --bus {}\n",
-        replay.run_root.join("eb").display()
+        "\ninspect the bus:\n  sluice bus topics --bus {eb}\n  \
+         sluice bus describe --bus {eb} fp.bus.traffic.fraud.v1\n  \
+         sluice bus tail --bus {eb} fp.bus.traffic.fraud.v1\n  \
+         sluice bus get --bus {eb} fp.bus.traffic.fraud.v1 0 0\n  \
+         sluice ingest lookup --run-root {r} --event-id <event_id from a record>\n",
+        eb = eb.display(),
+        r = replay.run_root.display()
     ));
     s.push_str("\nlook at a view's receipt, e.g.\n");
     if let Some(v) = views.first() {

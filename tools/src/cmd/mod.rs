@@ -5,6 +5,7 @@ pub mod bus;
 pub mod demo;
 pub mod gen;
 pub mod ingest;
+pub mod parity;
 pub mod replay;
 pub mod run;
 pub mod sort;
@@ -22,5 +23,6 @@ pub fn run(command: Command, ctx: &Ctx) -> anyhow::Result<()> {
         Command::Bench(c) => bench::run(c, ctx),
         Command::Replay(a) => replay::run(a, ctx),
         Command::Ingest(c) => ingest::run(c, ctx),
+        Command::Parity(c) => parity::run(c, ctx),
     }
 }

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use sluice_benches::bus::{self as bench, BusBenchConfig};
 
+use super::harness_error;
 use crate::cli::Ctx;
-use crate::errors::CliError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -61,7 +61,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             eprintln!("bench bus: {phase} ...");
         }
     })
-    .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    .map_err(harness_error)?;
     ctx.emit(&serde_json::to_value(&report)?, || bench::render(&report));
     Ok(())
 }

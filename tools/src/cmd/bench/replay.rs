@@ -36,6 +36,10 @@ pub struct Args {
     /// The replay's --dedupe-memory.
     #[arg(long, default_value = "256MiB")]
     pub dedupe_memory: String,
+    /// Also replay into these Kafka brokers (`kafka://host:port[,…]`, a fresh broker: the
+    /// topics must not hold an earlier run), once, as a third contender.
+    #[arg(long)]
+    pub bus: Option<String>,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
@@ -62,6 +66,15 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     cfg.repeat = args.repeat;
     cfg.partitions = args.partitions;
     cfg.dedupe_memory = args.dedupe_memory;
+    if let Some(url) = args.bus {
+        if !sluice_ingest::kafka::is_kafka_url(&url) {
+            return Err(CliError::new(
+                "INVALID_ARGUMENT",
+                format!("--bus {url:?}: the benchmark compares the file bus with a kafka:// bus"),
+            ));
+        }
+        cfg.kafka_bus = Some(url);
+    }
     let bar = crate::progress::bar(ctx, 0, "bench", "steps");
     let report = bench::run_replay_bench(&cfg, &mut |what| bar.set_prefix(what.to_string()))
         .map_err(|e| CliError::new(e.code(), e.to_string()))?;

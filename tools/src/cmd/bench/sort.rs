@@ -48,9 +48,16 @@ pub struct Args {
     /// The python interpreter that has duckdb and polars.
     #[arg(long, default_value = "python3")]
     pub python: PathBuf,
+    /// Instead: the same sort from and to a local S3 server (moto) vs local disk
+    /// (`docs/s3.md`; uses --rows/--files/--seed/--data/--work/--memory-limit/--threads/--repeat).
+    #[arg(long)]
+    pub s3: bool,
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
+    if args.s3 {
+        return super::sort_s3::run(args, ctx);
+    }
     let exe = std::env::current_exe().map_err(|e| {
         CliError::new(
             "IO_ERROR",

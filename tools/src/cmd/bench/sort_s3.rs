@@ -1,0 +1,40 @@
+//! `sluice bench sort --s3`: the same sort against a local S3 server (moto) and local disk.
+//! The harness is `sluice_benches::sort_s3`; this module maps flags and prints the report.
+
+use sluice_benches::sort::default_data_dir;
+use sluice_benches::sort_s3::{self as bench, S3BenchConfig};
+
+use crate::cli::Ctx;
+use crate::errors::CliError;
+
+pub fn run(args: super::sort::Args, ctx: &Ctx) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().map_err(|e| {
+        CliError::new(
+            "IO_ERROR",
+            format!("cannot locate the sluice binary to drive: {e}"),
+        )
+    })?;
+    let cfg = S3BenchConfig {
+        sluice: exe,
+        python: args.python,
+        data_dir: args
+            .data
+            .unwrap_or_else(|| default_data_dir(args.rows, args.files, args.seed)),
+        work_dir: args.work.join("s3"),
+        rows: args.rows,
+        files: args.files,
+        seed: args.seed,
+        memory_limit: args.memory_limit,
+        threads: args.threads,
+        repeat: args.repeat,
+    };
+    let cfg = S3BenchConfig {
+        data_dir: sluice_benches::sort::absolute(&cfg.data_dir),
+        work_dir: sluice_benches::sort::absolute(&cfg.work_dir),
+        ..cfg
+    };
+    let report = bench::run_s3_bench(&cfg).map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let summary = serde_json::to_value(&report)?;
+    ctx.emit(&summary, || bench::render_text(&report));
+    Ok(())
+}
