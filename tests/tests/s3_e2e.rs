@@ -1,5 +1,5 @@
 //! End-to-end tests of sluice against a real S3-compatible server (`moto_server`, see
-//! `s3_support`): sort -> replay on `s3://` roots, checked against the same sort on local
+//! `s3_support`): sort -> replay -> parity (view, bus, legacy) on `s3://` roots, checked against the same sort on local
 //! disk (the oracle: the view's parts must be byte-identical), plus the failure cases of
 //! issue 7: a killed upload, a 403, a missing bucket, and the server stopped mid-read then
 //! restarted.
@@ -105,6 +105,32 @@ impl Fixture {
         upload_dir(endpoint, "lake", &data, "eng");
     }
 
+    /// The local view's parts, in order, written as one parquet file (a `parity legacy`
+    /// reference).
+    fn local_view_as_one_file(&self) -> PathBuf {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        use parquet::arrow::ArrowWriter;
+        let out = self.tmp().join("reference.parquet");
+        let mut writer: Option<ArrowWriter<std::fs::File>> = None;
+        for p in &self.local_receipt().parts {
+            let f = std::fs::File::open(self.local_view().join(&p.name)).unwrap();
+            let reader = ParquetRecordBatchReaderBuilder::try_new(f)
+                .unwrap()
+                .build()
+                .unwrap();
+            for batch in reader {
+                let batch = batch.unwrap();
+                let w = writer.get_or_insert_with(|| {
+                    let file = std::fs::File::create(&out).unwrap();
+                    ArrowWriter::try_new(file, batch.schema(), None).unwrap()
+                });
+                w.write(&batch).unwrap();
+            }
+        }
+        writer.expect("the local view has rows").close().unwrap();
+        out
+    }
+
     fn local_receipt(&self) -> StreamSortReceipt {
         serde_json::from_slice(&std::fs::read(self.local_view().join(RECEIPT_FILE)).unwrap())
             .unwrap()
@@ -178,6 +204,67 @@ fn sort_then_replay_on_s3_matches_the_local_sort() {
     let replayed = run_ok(replay_cmd(fx.tmp(), &moto.endpoint(), "s3://lake/eng"));
     assert_eq!(replayed["events"], ROWS);
     assert_eq!(replayed["admitted"], ROWS);
+    // Parity straight off S3: the view against its S3 sources, then the run's bus
+    // against the S3 view.
+    let view = run_ok(parity_cmd(&moto.endpoint(), &["view", "--all"]));
+    assert_parity_passes(&view);
+    let views = view["views"].as_array().unwrap();
+    assert_eq!(views.len(), 1, "{view}");
+    assert_eq!(views[0]["output_id"], OUTPUT);
+    assert_eq!(views[0]["source_rows"], ROWS);
+    assert_eq!(views[0]["view_rows"], ROWS);
+    assert!(views[0]["parts"].as_u64().unwrap() > 1, "{view}");
+    assert_parity_passes(&views[0]);
+    let run_root = replayed["run_root"]
+        .as_str()
+        .expect("replay names its run root");
+    let bus = run_ok(parity_cmd(
+        &moto.endpoint(),
+        &["bus", "--run-root", run_root],
+    ));
+    assert_parity_passes(&bus);
+    assert_eq!(bus["outputs"][0]["output_id"], OUTPUT);
+    assert_eq!(bus["outputs"][0]["view_rows"], ROWS);
+    assert_eq!(bus["outputs"][0]["admitted"], ROWS);
+    // The S3 view, row by row, against the local sort written as one reference file.
+    let reference = fx.local_view_as_one_file();
+    let view_url = format!("s3://lake/{VIEW_PREFIX}");
+    let mut legacy = sluice!();
+    legacy
+        .args([
+            "--json",
+            "parity",
+            "legacy",
+            "--view",
+            &view_url,
+            "--reference",
+        ])
+        .arg(&reference);
+    s3_env(&mut legacy, &moto.endpoint());
+    let legacy = run_ok(legacy);
+    assert_parity_passes(&legacy);
+    assert_eq!(legacy["view_rows"], ROWS);
+    assert_eq!(legacy["reference_rows"], ROWS);
+}
+
+/// `sluice parity <args> --engine-root s3://lake/eng`.
+fn parity_cmd(endpoint: &str, args: &[&str]) -> Command {
+    let mut c = sluice!();
+    c.args(["--json", "parity"])
+        .args(args)
+        .args(["--engine-root", "s3://lake/eng"]);
+    s3_env(&mut c, endpoint);
+    c
+}
+
+/// A parity report (or one view of it) is ok and every check in it passed.
+fn assert_parity_passes(report: &serde_json::Value) {
+    assert_eq!(report["ok"], true, "{report}");
+    if let Some(checks) = report["checks"].as_array() {
+        assert!(!checks.is_empty(), "{report}");
+        let failed: Vec<_> = checks.iter().filter(|c| c["ok"] != true).collect();
+        assert!(failed.is_empty(), "failed checks: {failed:?}");
+    }
 }
 
 #[test]
@@ -248,6 +335,14 @@ fn a_missing_bucket_fails_with_its_code() {
     assert!(err.contains("s3://no-such-bucket"), "names the URL: {err}");
     let replay = replay_cmd(tmp.path(), &moto.endpoint(), "s3://no-such-bucket/eng");
     expect_code(replay, "OBJECT_STORE_BUCKET_MISSING");
+
+    // The global flag wins over the environment: with the environment pointing at a dead
+    // port, `--s3-endpoint` alone reaches the server (which answers "no such bucket").
+    let mut flagged = sort_cmd(tmp.path(), "http://127.0.0.1:9", "s3://no-such-bucket/eng");
+    flagged
+        .args(["--s3-endpoint", &moto.endpoint(), "--s3-path-style", "true"])
+        .env("OBJECT_STORE_MAX_RETRIES", "1");
+    expect_code(flagged, "OBJECT_STORE_BUCKET_MISSING");
 }
 
 #[test]

@@ -13,6 +13,9 @@ pub struct Cli {
     #[arg(long, global = true)]
     pub json: bool,
 
+    #[command(flatten)]
+    pub object_store: ObjectStoreArgs,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -41,6 +44,37 @@ pub enum Command {
     /// Offline parity: views against sources, the bus against views, a view against a reference.
     #[command(subcommand)]
     Parity(cmd::parity::ParityCommand),
+}
+
+/// Object-store settings for `s3://` roots, overriding the environment
+/// (`OBJECT_STORE_ENDPOINT`/`AWS_ENDPOINT_URL`, `OBJECT_STORE_REGION`/`AWS_REGION`,
+/// `OBJECT_STORE_PATH_STYLE`; see docs/s3.md). Credentials stay in the environment only, so
+/// they never appear in process listings.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct ObjectStoreArgs {
+    /// S3-compatible endpoint for s3:// URLs (e.g. http://127.0.0.1:9000 for MinIO).
+    #[arg(long, global = true, value_name = "URL")]
+    pub s3_endpoint: Option<String>,
+    /// S3 region for s3:// URLs.
+    #[arg(long, global = true, value_name = "REGION")]
+    pub s3_region: Option<String>,
+    /// Path-style S3 addressing (bucket in the path, not the host name).
+    #[arg(long, global = true, value_name = "BOOL")]
+    pub s3_path_style: Option<bool>,
+}
+
+impl ObjectStoreArgs {
+    /// Install the flags given (if any) before any object-store access.
+    pub fn install(&self) {
+        if self.s3_endpoint.is_none() && self.s3_region.is_none() && self.s3_path_style.is_none() {
+            return;
+        }
+        sluice_storage::object::config::set_overrides(sluice_storage::object::config::Overrides {
+            endpoint: self.s3_endpoint.clone(),
+            region: self.s3_region.clone(),
+            path_style: self.s3_path_style,
+        });
+    }
 }
 
 /// What every command gets besides its own arguments.

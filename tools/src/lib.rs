@@ -24,6 +24,7 @@ use clap::Parser;
 pub fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     init_tracing();
+    cli.object_store.install();
     let ctx = cli::Ctx { json: cli.json };
     match cmd::run(cli.command, &ctx) {
         Ok(()) => ExitCode::SUCCESS,

@@ -8,8 +8,9 @@
 //! For every topic and partition the gate knows, records from the watermark (the offset
 //! after the last ADMIT receipt; without one, the run's start offset from
 //! [`super::start`], 0 on the file bus) to the bus end are read back; a partition the run
-//! has no start offset for was never written by it and is skipped. Each record read gets the ADMIT receipt
-//! the crash lost, and its dedupe key enters the index, so a resumed replay that sends the
+//! has no start offset for was never written by it and is skipped, and on a shared bus a
+//! record naming another `platform_run_id` is passed over. Each other record read gets the
+//! ADMIT receipt the crash lost, and its dedupe key enters the index, so a resumed replay that sends the
 //! event again gets DUPLICATE instead of a second copy on the bus. Keys and hashes are
 //! recomputed from the stored envelope: the dedupe key from `platform_run_id`, the class
 //! and `event_id`; the payload hash over the payload's bytes exactly as stored (the gate
@@ -109,6 +110,7 @@ pub(crate) fn reconcile(
             let mut encoded = Vec::new();
             let mut failure: Option<IngestError> = None;
             let t = topic.clone();
+            let restored_before = report.receipts_restored;
             let run = decider.run.platform_run_id.clone();
             sink.read(&topic, p, wm, &mut |offset, value| {
                 if start.is_recorded() && is_other_run(value, &run) {
@@ -137,12 +139,14 @@ pub(crate) fn reconcile(
             if let Some(e) = failure {
                 return Err(e);
             }
-            recorder.receipts.append(&encoded)?;
-            recorder.receipts.sync()?;
-            tracing::warn!(
-                "reconciled {topic}/{p}: {} bus record(s) from offset {wm} had no receipt (a crash after the append); receipts written",
-                end - wm
-            );
+            if !encoded.is_empty() {
+                recorder.receipts.append(&encoded)?;
+                recorder.receipts.sync()?;
+                tracing::warn!(
+                    "reconciled {topic}/{p}: {} bus record(s) from offset {wm} had no receipt (a crash after the append); receipts written",
+                    report.receipts_restored - restored_before
+                );
+            }
             recorder
                 .watermarks
                 .entry(topic.clone())

@@ -411,11 +411,10 @@ pub fn check_bus(
 }
 
 fn parquet_rows(path: &Path) -> Result<u64> {
-    let f = std::fs::File::open(path).map_err(|e| IngestError::io(path, e))?;
-    let meta = parquet::arrow::arrow_reader::ArrowReaderMetadata::load(
-        &f,
+    // Local file or `s3://` object (one suffix GET).
+    let (meta, _) = sluice_storage::object::file::parquet_metadata(
+        path,
         parquet::arrow::arrow_reader::ArrowReaderOptions::new(),
-    )
-    .map_err(|e| IngestError::from(sluice_storage::StorageError::parquet(path, e)))?;
+    )?;
     Ok(meta.metadata().file_metadata().num_rows().max(0) as u64)
 }

@@ -5,8 +5,10 @@
 //!
 //! Row groups are decoded in parallel (rayon), a few at a time, so memory holds a handful
 //! of decoded row groups and their entries, never a whole view.
+//!
+//! View roots may be local or `s3://` ([`sluice_storage::object`]): a task reads its local
+//! file as before, or fetches just its row group's column chunks from S3.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use arrow_array::RecordBatch;
@@ -15,6 +17,8 @@ use parquet::arrow::arrow_reader::{
 };
 use rayon::prelude::*;
 use sha2::{Digest, Sha256};
+use sluice_storage::object::file::{parquet_metadata, row_group_ranges};
+use sluice_storage::object::{fs as objfs, is_remote, ObjectFile};
 use sluice_storage::outputs::{OutputSpec, OUTPUTS};
 use sluice_storage::view::{view_dir, StreamSortReceipt, RECEIPT_FILE};
 use sluice_storage::StorageError;
@@ -38,10 +42,13 @@ pub struct ViewInput {
 /// directory when `output_ids` is empty. Parts come from each view's receipt.
 pub fn views_under(view_root: &Path, output_ids: &[String]) -> Result<Vec<ViewInput>> {
     let ids: Vec<&'static OutputSpec> = if output_ids.is_empty() {
-        OUTPUTS
-            .iter()
-            .filter(|o| view_dir(view_root, o.id).is_dir())
-            .collect()
+        let mut found = Vec::new();
+        for o in OUTPUTS {
+            if objfs::dir_exists(&view_dir(view_root, o.id))? {
+                found.push(o);
+            }
+        }
+        found
     } else {
         output_ids
             .iter()
@@ -144,10 +151,9 @@ pub fn batch_event_ids(
     Ok((ids, has))
 }
 
-fn footer(path: &Path) -> Result<ArrowReaderMetadata> {
-    let f = File::open(path).map_err(|e| IngestError::io(path, e))?;
-    ArrowReaderMetadata::load(&f, ArrowReaderOptions::new())
-        .map_err(|e| IngestError::from(StorageError::parquet(path, e)))
+/// A part's footer and length in bytes.
+fn footer(path: &Path) -> Result<(ArrowReaderMetadata, u64)> {
+    Ok(parquet_metadata(path, ArrowReaderOptions::new())?)
 }
 
 /// One row group's entries and count of rows without an id.
@@ -155,10 +161,15 @@ fn read_task(
     slot: u8,
     output: &OutputSpec,
     path: &Path,
-    meta: &ArrowReaderMetadata,
+    (meta, len): &(ArrowReaderMetadata, u64),
     (part, rg, first_row): (u32, usize, u64),
 ) -> Result<(Vec<Entry>, u64)> {
-    let f = File::open(path).map_err(|e| IngestError::io(path, e))?;
+    let f = if is_remote(path) {
+        let ranges = row_group_ranges(path, meta.metadata().row_group(rg), *len)?;
+        ObjectFile::fetch_ranges(path, *len, ranges)?
+    } else {
+        ObjectFile::open(path)?
+    };
     let reader = ParquetRecordBatchReaderBuilder::new_with_metadata(f, meta.clone())
         .with_row_groups(vec![rg])
         .with_batch_size(64 << 10)
@@ -193,13 +204,13 @@ pub fn collect_views(
         without_id: vec![0; views.len()],
     };
     for (slot, v) in views.iter().enumerate() {
-        let metas: Vec<ArrowReaderMetadata> = v
+        let metas: Vec<(ArrowReaderMetadata, u64)> = v
             .parts
             .iter()
             .map(|(_, p)| footer(p))
             .collect::<Result<_>>()?;
         let mut tasks = Vec::new();
-        for (part, meta) in metas.iter().enumerate() {
+        for (part, (meta, _)) in metas.iter().enumerate() {
             let mut first = 0u64;
             for (rg, g) in meta.metadata().row_groups().iter().enumerate() {
                 tasks.push((part as u32, rg, first));

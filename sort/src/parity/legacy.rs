@@ -17,10 +17,11 @@
 //!  reference  ─► batches ─┘                     view vs reference   column: stop
 //! ```
 //!
+//! Either side may be local or `s3://` (a part or reference object is fetched whole).
+//!
 //! Memory: one batch per side. Nothing is sorted or joined: the comparison is positional,
 //! which is the point (the order is what is being checked).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -30,6 +31,7 @@ use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
 use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
 use sluice_storage::digest::RowLanes;
+use sluice_storage::object::{fs as objfs, is_remote, ObjectFile};
 
 use super::Check;
 use crate::error::{Result, SortError};
@@ -88,7 +90,7 @@ impl BatchStream {
             .files
             .first()
             .ok_or_else(|| SortError::Config("no parquet files to compare".into()))?;
-        let f = File::open(path).map_err(|e| SortError::io(path, e))?;
+        let f = ObjectFile::open(path)?;
         let b =
             ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| SortError::parquet(path, e))?;
         Ok(b.schema().clone())
@@ -118,7 +120,8 @@ impl BatchStream {
                 return Ok(0);
             };
             self.next_file += 1;
-            let f = File::open(&path).map_err(|e| SortError::io(&path, e))?;
+            // Local: the file; S3: the whole object, one GET (like replay reads parts).
+            let f = ObjectFile::open(&path)?;
             let reader = ParquetRecordBatchReaderBuilder::try_new(f)
                 .and_then(|b| b.with_batch_size(BATCH_ROWS).build())
                 .map_err(|e| SortError::parquet(&path, e))?;
@@ -135,17 +138,26 @@ impl BatchStream {
 }
 
 fn parts_of(view: &Path) -> Result<Vec<PathBuf>> {
-    if view.is_file() {
+    // A single file: locally a regular file; on S3 an object at exactly that key.
+    let single = if is_remote(view) {
+        objfs::exists(view)?
+    } else {
+        view.is_file()
+    };
+    if single {
         return Ok(vec![view.to_path_buf()]);
     }
-    let mut parts = Vec::new();
-    for e in std::fs::read_dir(view).map_err(|e| SortError::io(view, e))? {
-        let e = e.map_err(|e| SortError::io(view, e))?;
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with("part-") && name.ends_with(".parquet") {
-            parts.push(e.path());
-        }
-    }
+    let mut parts: Vec<PathBuf> = objfs::list_files(view)?
+        .into_iter()
+        // S3 listings are recursive: only the directory's own parts count.
+        .filter(|p| p.parent() == Some(view))
+        .filter(|p| {
+            p.file_name().is_some_and(|n| {
+                let n = n.to_string_lossy();
+                n.starts_with("part-") && n.ends_with(".parquet")
+            })
+        })
+        .collect();
     parts.sort();
     if parts.is_empty() {
         return Err(SortError::Config(format!(

@@ -15,8 +15,12 @@
 //!                                          digest, times,            totals, boundaries
 //!                                          first step back
 //! ```
+//!
+//! Files may be local paths or `s3://` objects ([`sluice_storage::object`]): footers come
+//! from [`parquet_metadata_many`] (S3: one suffix GET each, 16 in flight), and a row-group
+//! task opens its file as an [`ObjectFile`] (local: the `File`, as before; S3: only that
+//! row group's column chunks, fetched concurrently).
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -26,6 +30,8 @@ use parquet::arrow::arrow_reader::{
 };
 use rayon::prelude::*;
 use sluice_storage::digest::{digest_batch, RowDigest};
+use sluice_storage::object::file::{parquet_metadata_many, row_group_ranges};
+use sluice_storage::object::{is_remote, ObjectFile};
 
 use crate::error::{Result, SortError};
 use crate::key::{self, KeyFault};
@@ -103,24 +109,17 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 /// Rows of the files according to their footers (for progress totals), without decoding.
 pub fn footer_rows(files: &[PathBuf]) -> Result<u64> {
     let mut total = 0;
-    for f in files {
-        total += load_footer(f)?.metadata().file_metadata().num_rows().max(0) as u64;
+    for (meta, _) in parquet_metadata_many(files, &ArrowReaderOptions::new())? {
+        total += meta.metadata().file_metadata().num_rows().max(0) as u64;
     }
     Ok(total)
-}
-
-fn load_footer(path: &Path) -> Result<ArrowReaderMetadata> {
-    let file = File::open(path).map_err(|e| SortError::io(path, e))?;
-    ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-        .map_err(|e| SortError::parquet(path, e))
 }
 
 /// The footer with dictionary-only string columns read as dictionaries (the sort's own
 /// choice, [`plan_column`]): the digest and the time parse then work once per distinct
 /// value instead of once per row. Both are representation-independent, so the numbers are
 /// those of the plain decode.
-fn load_reading_footer(path: &Path) -> Result<ArrowReaderMetadata> {
-    let plain = load_footer(path)?;
+fn reading_footer(path: &Path, plain: ArrowReaderMetadata) -> Result<ArrowReaderMetadata> {
     let own = plain.schema();
     let mut changed = false;
     let fields: Vec<Field> = own
@@ -155,12 +154,14 @@ pub fn scan_files(
     advance: &(dyn Fn(u64) + Sync),
 ) -> Result<ScanSummary> {
     // Step 1.
-    let footers: Vec<ArrowReaderMetadata> = files
+    let plain = parquet_metadata_many(files, &ArrowReaderOptions::new())?;
+    let footers: Vec<(ArrowReaderMetadata, u64)> = files
         .par_iter()
-        .map(|f| load_reading_footer(f))
+        .zip(plain)
+        .map(|(f, (meta, len))| Ok((reading_footer(f, meta)?, len)))
         .collect::<Result<_>>()?;
     let mut tasks = Vec::new();
-    for (fi, meta) in footers.iter().enumerate() {
+    for (fi, (meta, _)) in footers.iter().enumerate() {
         let mut first_row = 0u64;
         for (rg, g) in meta.metadata().row_groups().iter().enumerate() {
             tasks.push((fi, rg, first_row));
@@ -171,7 +172,8 @@ pub fn scan_files(
     let mut groups: Vec<RgSummary> = tasks
         .par_iter()
         .map(|&(fi, rg, first_row)| {
-            let s = scan_row_group(&files[fi], &footers[fi], fi, rg, first_row, time_column)?;
+            let (meta, len) = &footers[fi];
+            let s = scan_row_group(&files[fi], meta, *len, fi, rg, first_row, time_column)?;
             advance(s.rows);
             Ok(s)
         })
@@ -218,15 +220,35 @@ pub fn scan_files(
     Ok(out)
 }
 
+/// The bytes one row-group task reads: the local file, or that row group's column chunks
+/// of an S3 object (never the whole object per task).
+fn open_row_group(
+    path: &Path,
+    meta: &ArrowReaderMetadata,
+    len: u64,
+    rg: usize,
+) -> Result<ObjectFile> {
+    if !is_remote(path) {
+        return Ok(ObjectFile::open(path)?);
+    }
+    let group = meta.metadata().row_group(rg);
+    Ok(ObjectFile::fetch_ranges(
+        path,
+        len,
+        row_group_ranges(path, group, len)?,
+    )?)
+}
+
 fn scan_row_group(
     path: &Path,
     meta: &ArrowReaderMetadata,
+    len: u64,
     file: usize,
     rg: usize,
     first_row: u64,
     time_column: &str,
 ) -> Result<RgSummary> {
-    let f = File::open(path).map_err(|e| SortError::io(path, e))?;
+    let f = open_row_group(path, meta, len, rg)?;
     let key_index = meta
         .schema()
         .index_of(time_column)
@@ -298,6 +320,7 @@ fn scan_row_group(
 
 #[cfg(test)]
 mod tests {
+    use std::fs::File;
     use std::sync::Arc;
 
     use arrow_array::{Int64Array, RecordBatch, StringArray};

@@ -21,14 +21,18 @@
 //! the first key (time, non-decreasing over the whole view) is checked here. Rows with
 //! equal times may still be in the wrong file/row order; the digest proves they are the
 //! right rows, and `sluice parity legacy` checks the tie order against a reference sort.
+//!
+//! Roots may be local or `s3://` ([`sluice_storage::object`]): listing, existence and
+//! whole-file reads go through `object::fs` (local: the same `std::fs` calls as before).
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
 use sluice_storage::digest::RowDigest;
+use sluice_storage::object::{fs as objfs, is_remote};
 use sluice_storage::view::{
     default_view_root, hex, source_locator_digest, stream_view_id, view_dir, PartInfo, SideStats,
     StreamSortReceipt, StreamViewManifest, MANIFEST_FILE, RECEIPT_FILE,
@@ -94,21 +98,31 @@ fn receipt_time(t: &Option<String>) -> Option<i64> {
 
 fn parts_on_disk(dir: &Path) -> Result<Vec<(String, PathBuf)>> {
     let mut out = Vec::new();
-    if !dir.is_dir() {
+    if !objfs::dir_exists(dir)? {
         return Ok(out);
     }
-    for entry in fs::read_dir(dir).map_err(|e| SortError::io(dir, e))? {
-        let entry = entry.map_err(|e| SortError::io(dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
+    for path in objfs::list_files(dir)? {
+        // S3 listings are recursive: only the view directory's own parts count.
+        if path.parent() != Some(dir) {
+            continue;
+        }
+        let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) else {
+            continue;
+        };
         if name.starts_with("part-") && name.ends_with(".parquet") {
-            out.push((name, entry.path()));
+            out.push((name, path));
         }
     }
     out.sort();
     Ok(out)
 }
 
+/// Size and blake3 of a part: streamed from a local file, or one GET of an S3 object.
 fn blake3_file(path: &Path) -> Result<(u64, String)> {
+    if is_remote(path) {
+        let bytes = objfs::read(path)?;
+        return Ok((bytes.len() as u64, hex(blake3::hash(&bytes).as_bytes())));
+    }
     let mut f = File::open(path).map_err(|e| SortError::io(path, e))?;
     let mut h = blake3::Hasher::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -129,7 +143,8 @@ fn read_optional<T: serde::de::DeserializeOwned>(
     name: &str,
     checks: &mut Vec<Check>,
 ) -> Option<T> {
-    if !path.exists() {
+    // An error asking (S3 unreachable) is not "missing": the read below reports it.
+    if matches!(objfs::exists(path), Ok(false)) {
         checks.push(Check::verdict(
             name,
             false,

@@ -97,14 +97,6 @@ fn usage(msg: impl Into<String>) -> anyhow::Error {
     CliError::new("USAGE", msg)
 }
 
-/// Peak resident memory of this process (`VmHWM`), in bytes.
-pub fn peak_rss_bytes() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
-    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
-    Some(kb * 1024)
-}
-
 fn config(args: &Args) -> anyhow::Result<SortConfig> {
     Ok(SortConfig {
         memory_limit: parse_size(&args.memory_limit)?,
@@ -222,7 +214,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     drop(bars);
     let elapsed_s = started.elapsed().as_secs_f64();
-    let peak = peak_rss_bytes();
+    let peak = sluice_storage::process::peak_rss_bytes();
     let summary = serde_json::json!({
         "views": views,
         "elapsed_s": elapsed_s,

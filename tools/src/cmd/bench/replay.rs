@@ -43,19 +43,9 @@ pub struct Args {
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().map_err(|e| {
-        CliError::new(
-            "IO_ERROR",
-            format!("cannot locate the sluice binary to drive: {e}"),
-        )
-    })?;
+    let (exe, build) = super::driven_binary()?;
     let mut cfg = ReplayBenchConfig::new(exe);
-    cfg.sluice_build = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    }
-    .to_string();
+    cfg.sluice_build = build;
     cfg.rows = args.rows;
     cfg.files = args.files;
     cfg.seed = args.seed;
@@ -77,7 +67,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     }
     let bar = crate::progress::bar(ctx, 0, "bench", "steps");
     let report = bench::run_replay_bench(&cfg, &mut |what| bar.set_prefix(what.to_string()))
-        .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+        .map_err(super::harness_error)?;
     bar.finish_and_clear();
     ctx.emit(&serde_json::to_value(&report)?, || {
         bench::render_text(&report)

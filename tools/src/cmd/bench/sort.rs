@@ -7,7 +7,6 @@ use std::path::PathBuf;
 use sluice_benches::sort::{self as bench, SortBenchConfig};
 
 use crate::cli::Ctx;
-use crate::errors::CliError;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
@@ -58,20 +57,10 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     if args.s3 {
         return super::sort_s3::run(args, ctx);
     }
-    let exe = std::env::current_exe().map_err(|e| {
-        CliError::new(
-            "IO_ERROR",
-            format!("cannot locate the sluice binary to drive: {e}"),
-        )
-    })?;
+    let (exe, build) = super::driven_binary()?;
     let mut cfg = SortBenchConfig::new(exe);
     // The binary that runs the harness is the one it drives, so its build is ours.
-    cfg.sluice_build = if cfg!(debug_assertions) {
-        "debug"
-    } else {
-        "release"
-    }
-    .to_string();
+    cfg.sluice_build = build;
     cfg.python = args.python;
     cfg.rows = args.rows;
     cfg.files = args.files;
@@ -93,7 +82,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         bar.set_position(step.index.saturating_sub(1) as u64);
         bar.set_prefix(step.what.to_string());
     })
-    .map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    .map_err(super::harness_error)?;
     bar.finish_and_clear();
 
     let summary = serde_json::to_value(&report)?;

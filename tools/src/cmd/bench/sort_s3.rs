@@ -5,15 +5,9 @@ use sluice_benches::sort::default_data_dir;
 use sluice_benches::sort_s3::{self as bench, S3BenchConfig};
 
 use crate::cli::Ctx;
-use crate::errors::CliError;
 
 pub fn run(args: super::sort::Args, ctx: &Ctx) -> anyhow::Result<()> {
-    let exe = std::env::current_exe().map_err(|e| {
-        CliError::new(
-            "IO_ERROR",
-            format!("cannot locate the sluice binary to drive: {e}"),
-        )
-    })?;
+    let (exe, _build) = super::driven_binary()?;
     let cfg = S3BenchConfig {
         sluice: exe,
         python: args.python,
@@ -33,7 +27,7 @@ pub fn run(args: super::sort::Args, ctx: &Ctx) -> anyhow::Result<()> {
         work_dir: sluice_benches::sort::absolute(&cfg.work_dir),
         ..cfg
     };
-    let report = bench::run_s3_bench(&cfg).map_err(|e| CliError::new(e.code(), e.to_string()))?;
+    let report = bench::run_s3_bench(&cfg).map_err(super::harness_error)?;
     let summary = serde_json::to_value(&report)?;
     ctx.emit(&summary, || bench::render_text(&report));
     Ok(())

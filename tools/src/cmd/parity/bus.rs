@@ -121,7 +121,7 @@ pub fn check(args: &Args, ctx: &Ctx) -> anyhow::Result<(RunLayout, BusParity)> {
     }
     let view_root = match (&args.view_root, &args.engine_root) {
         (Some(v), _) => v.clone(),
-        (None, Some(e)) => default_view_root(&std::fs::canonicalize(e)?),
+        (None, Some(e)) => default_view_root(&sluice_storage::object::fs::canonical_root(e)?),
         (None, None) => return Err(CliError::new("USAGE", "give --engine-root or --view-root")),
     };
     let memory = crate::cmd::replay::parse_size(&args.memory)

@@ -43,15 +43,22 @@ impl sluice_sort::Progress for Bar {
 /// Check the views (library call, shared with `sluice demo`).
 pub fn check_views(args: &Args, ctx: &Ctx) -> anyhow::Result<Vec<ViewParity>> {
     let ids = if args.output_id.is_empty() {
-        let root = std::fs::canonicalize(&args.engine_root)?;
+        // Local path or `s3://` root alike.
+        let root = sluice_storage::object::fs::canonical_root(&args.engine_root)?;
         let view_root = args
             .view_root
             .clone()
             .unwrap_or_else(|| default_view_root(&root));
         SortSource::all_outputs(&root)?
             .into_iter()
-            .filter(|id| view_dir(&view_root, id).is_dir())
-            .collect()
+            .filter_map(|id| {
+                match sluice_storage::object::fs::dir_exists(&view_dir(&view_root, &id)) {
+                    Ok(true) => Some(Ok(id)),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            })
+            .collect::<Result<_, _>>()?
     } else {
         args.output_id.clone()
     };
