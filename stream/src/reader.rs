@@ -19,12 +19,27 @@
 //!    valid `ts_utc >= until` (where the output stops). Rows whose `ts_utc` is missing or
 //!    malformed inside that run are passed on (the gate quarantines them); their parsed time
 //!    is `i64::MIN`.
+//! 5. Where the bytes come from ([`PartSource`]): a local part is the open file, read by
+//!    the parquet reader as always. An S3 part costs one suffix GET for its footer, then only
+//!    the planned row groups' column chunks, as ranged GETs started
+//!    [`READ_AHEAD_ROW_GROUPS`] row groups ahead of the one being decoded
+//!    (`sluice_storage::object::RowGroupPrefetcher`), so the network overlaps decoding and
+//!    skipped row groups are never downloaded.
+//!
+//! ```text
+//!   S3 part:  GET footer ─► plan [g3 g4 g5 g6 …] (g0-g2 skipped: resume row / window)
+//!   decode:                 take(g3) decode g3   take(g4) decode g4 …
+//!   I/O:                    [g3][g4][g5]         [g6] …       (at most 1 + ahead per output)
+//! ```
 
 use std::collections::VecDeque;
 use std::path::Path;
 
-use sluice_storage::object::ObjectFile;
 use std::sync::Arc;
+
+use sluice_storage::object::file::{parquet_metadata, row_group_ranges};
+use sluice_storage::object::prefetch::FetchItem;
+use sluice_storage::object::{is_remote, ObjectFile, RowGroupPrefetcher};
 
 use arrow_array::cast::AsArray;
 use arrow_array::{Array, RecordBatch};
@@ -37,6 +52,10 @@ use sluice_storage::timefmt::parse_rfc3339_micros;
 
 use crate::error::{ReplayError, Result};
 use crate::view::{StreamView, ViewPart};
+
+/// Row groups of an S3 part fetched beyond the one being decoded. With the one the reader
+/// holds, at most `1 + READ_AHEAD_ROW_GROUPS` row groups of compressed bytes per output.
+pub const READ_AHEAD_ROW_GROUPS: usize = 2;
 
 /// Parsed time of a row whose `ts_utc` is null or malformed.
 pub const NO_TS: i64 = i64::MIN;
@@ -142,10 +161,34 @@ struct PlannedGroup {
     skip: u64,
 }
 
+/// Where a part's row groups are read from.
+enum PartSource {
+    /// A local file (`ObjectFile::Local`): every row group reads from it directly.
+    Whole(ObjectFile),
+    /// An S3 object: item `k` of the prefetcher is the `k`-th planned row group.
+    Ranged {
+        prefetch: RowGroupPrefetcher,
+        next: usize,
+    },
+}
+
+impl PartSource {
+    /// The bytes of the next planned row group, as a parquet source.
+    fn next_group(&mut self) -> Result<ObjectFile> {
+        match self {
+            PartSource::Whole(file) => Ok(file.clone()),
+            PartSource::Ranged { prefetch, next } => {
+                let file = prefetch.take(*next)?;
+                *next += 1;
+                Ok(file)
+            }
+        }
+    }
+}
+
 struct PartReader {
     part: ViewPart,
-    /// A local file or a downloaded S3 object (`sluice_storage::object::ObjectFile`).
-    file: ObjectFile,
+    source: PartSource,
     meta: ArrowReaderMetadata,
     plan: VecDeque<PlannedGroup>,
     active: Option<(ParquetRecordBatchReader, u64)>,
@@ -204,9 +247,16 @@ impl ViewReader {
             if start >= part.rows {
                 continue;
             }
-            let file = ObjectFile::open(&part.path)?;
-            let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
-                .map_err(|e| ReplayError::parquet(&part.path, e))?;
+            // Local: the file, opened as always. S3: only the footer for now (one suffix GET).
+            let (file, meta, remote_len) = if is_remote(&part.path) {
+                let (meta, len) = parquet_metadata(&part.path, ArrowReaderOptions::new())?;
+                (None, meta, len)
+            } else {
+                let file = ObjectFile::open(&part.path)?;
+                let meta = ArrowReaderMetadata::load(&file, ArrowReaderOptions::new())
+                    .map_err(|e| ReplayError::parquet(&part.path, e))?;
+                (Some(file), meta, 0)
+            };
             let md = meta.metadata();
             let ts_col = md
                 .file_metadata()
@@ -240,9 +290,43 @@ impl ViewReader {
                     reason: format!("part has {first} rows, the receipt says {}", part.rows),
                 });
             }
+            let source = match file {
+                Some(file) => PartSource::Whole(file),
+                None => {
+                    let items = plan
+                        .iter()
+                        .map(|g| {
+                            Ok(FetchItem {
+                                path: part.path.clone(),
+                                len: remote_len,
+                                ranges: row_group_ranges(
+                                    &part.path,
+                                    md.row_group(g.index),
+                                    remote_len,
+                                )?,
+                            })
+                        })
+                        .collect::<Result<Vec<_>>>()?;
+                    tracing::debug!(
+                        part = %part.path.display(),
+                        row_groups = items.len(),
+                        bytes = items
+                            .iter()
+                            .flat_map(|i| &i.ranges)
+                            .map(|r| r.end - r.start)
+                            .sum::<u64>(),
+                        object_bytes = remote_len,
+                        "ranged reads of an S3 part"
+                    );
+                    PartSource::Ranged {
+                        prefetch: RowGroupPrefetcher::new(items, READ_AHEAD_ROW_GROUPS),
+                        next: 0,
+                    }
+                }
+            };
             return Ok(Some(PartReader {
                 part,
-                file,
+                source,
                 meta,
                 plan,
                 active: None,
@@ -268,7 +352,7 @@ impl ViewReader {
                     self.current = None;
                     continue;
                 };
-                let file = pr.file.clone();
+                let file = pr.source.next_group()?;
                 let reader =
                     ParquetRecordBatchReaderBuilder::new_with_metadata(file, pr.meta.clone())
                         .with_row_groups(vec![g.index])

@@ -2,6 +2,7 @@
 //! order) are compared with a plain in-memory list of the rows written; pacing is checked
 //! on a logical clock against the schedule computed from the formula.
 
+use sluice_storage::gen::rng::SplitMix64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,25 +21,14 @@ use sluice_stream::view::open_view;
 
 const T0: i64 = 1_767_601_813_260_000; // 2026-01-05T08:30:13.260000Z
 
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
-
 /// Traffic rows in time order: flow_id = row number, ts steps of 0..3 s (ties included).
 fn traffic(n: usize, seed: u64, ts_start: i64) -> (RecordBatch, Vec<i64>) {
     let spec = OutputSpec::get("s3_event_stream_with_fraud_6B").unwrap();
-    let mut rng = SplitMix64(seed);
+    let mut rng = SplitMix64::new(seed);
     let mut ts = Vec::with_capacity(n);
     let mut t = ts_start;
     for _ in 0..n {
-        t += (rng.next() % 4) as i64 * 1_000_000;
+        t += (rng.next_u64() % 4) as i64 * 1_000_000;
         ts.push(t);
     }
     let cols: Vec<ArrayRef> = vec![
@@ -143,7 +133,7 @@ fn resume_starts_at_the_exact_row_in_any_row_group() {
         TimeWindow::default(),
         77,
     ));
-    let mut rng = SplitMix64(9);
+    let mut rng = SplitMix64::new(9);
     for case in 0..25 {
         let global = match case {
             0 => 0,
@@ -151,7 +141,7 @@ fn resume_starts_at_the_exact_row_in_any_row_group() {
             2 => 1000,
             3 => 2499,
             4 => 128,
-            _ => (rng.next() % 2500) as usize,
+            _ => (rng.next_u64() % 2500) as usize,
         };
         let start = StartAt {
             part: (global / 1000) as u32,
@@ -180,11 +170,11 @@ fn window_is_exact_and_skips_row_groups_by_statistics() {
     .unwrap();
     let view = Arc::new(open_view(d.path(), "s3_event_stream_with_fraud_6B").unwrap());
     let ids = flow_ids(&batch);
-    let mut rng = SplitMix64(4);
+    let mut rng = SplitMix64::new(4);
     for _ in 0..20 {
-        let a = ts[(rng.next() % 3000) as usize];
-        let b = ts[(rng.next() % 3000) as usize];
-        let (from, until) = (a.min(b), a.max(b) + (rng.next() % 2) as i64);
+        let a = ts[(rng.next_u64() % 3000) as usize];
+        let b = ts[(rng.next_u64() % 3000) as usize];
+        let (from, until) = (a.min(b), a.max(b) + (rng.next_u64() % 2) as i64);
         let w = TimeWindow {
             from: Some(from),
             until: Some(until),

@@ -4,6 +4,7 @@
 //! bus (recovering a torn tail). At the end, every acknowledged record is where its ack
 //! said, offsets are dense per partition, and nothing was invented or duplicated.
 
+use sluice_storage::gen::rng::SplitMix64;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, Stdio};
@@ -11,19 +12,6 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use serde_json::Value;
-
-/// splitmix64, seeded.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 fn spawn_producer(bus: &std::path::Path) -> Child {
     sluice_tests::sluice!()
@@ -97,13 +85,13 @@ fn round(
 fn acknowledged_records_survive_sigkill() {
     let dir = tempfile::tempdir().unwrap();
     let bus = dir.path().join("eb");
-    let mut rng = Rng(0x5eed);
+    let mut rng = SplitMix64::new(0x5eed);
     let mut acked: HashMap<u64, (u32, u64)> = HashMap::new();
     let mut next_id = 0u64;
     const KILLS: usize = 24;
     for _ in 0..KILLS {
-        let pad = (rng.next() % 1500) as usize;
-        let kill_after = Duration::from_millis(30 + rng.next() % 170);
+        let pad = (rng.next_u64() % 1500) as usize;
+        let kill_after = Duration::from_millis(30 + rng.next_u64() % 170);
         let (written, acks) = round(&bus, next_id, pad, kill_after);
         for (id, p, o) in acks {
             assert!(acked.insert(id, (p, o)).is_none(), "id {id} acked twice");

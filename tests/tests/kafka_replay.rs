@@ -10,6 +10,7 @@ mod replay_support;
 
 mod kafka_support;
 
+use sluice_storage::gen::rng::SplitMix64;
 use std::collections::HashSet;
 use std::process::Stdio;
 use std::time::Duration;
@@ -25,17 +26,6 @@ use sluice_tests::{output, sluice, stderr};
 
 fn cmd() -> std::process::Command {
     sluice!()
-}
-
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 const BASELINE: &str = "s2_event_stream_baseline_6B";
@@ -86,14 +76,14 @@ fn sigkill_and_resume_leave_every_row_on_kafka_exactly_once() {
             .args(["--checkpoint-every", "300", "--checkpoint-ms", "20"])
             .args(["--batch-rows", "128", "--bus", &broker.url(), "--json"]);
     };
-    let mut rng = SplitMix64(0x006b_6166_6b61);
+    let mut rng = SplitMix64::new(0x006b_6166_6b61);
     let mut kills = 0;
     for _ in 0..12 {
         let mut c = cmd();
         args(&mut c);
         let log = std::fs::File::create(d.path().join(format!("{kills}.stderr"))).unwrap();
         let mut child = c.stdout(Stdio::null()).stderr(log).spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(150 + rng.next() % 500));
+        std::thread::sleep(Duration::from_millis(150 + rng.next_u64() % 500));
         match child.try_wait().unwrap() {
             Some(status) => {
                 assert!(status.success(), "a replay failed on its own: {status}");
@@ -330,5 +320,17 @@ fn two_platform_runs_on_the_same_topics_each_own_only_their_records() {
             .args(["--run-id", run, "--bus", &broker.url()]);
         let o = output(c);
         assert!(o.status.success(), "{run}: {}", stderr(&o));
+        // `sluice ingest verify --bus kafka://…` audits the same part from the CLI.
+        let mut c = cmd();
+        c.args(["--json", "ingest", "verify", "--run-root"])
+            .arg(root(run))
+            .args(["--bus", &broker.url()]);
+        let o = output(c);
+        assert!(o.status.success(), "{run}: {}", stderr(&o));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        assert_eq!(v["problem_count"], 0, "{run}: {v}");
+        assert_eq!(v["bus_records"], traffic.len() as u64, "{run}: {v}");
+        assert_eq!(v["admit_receipts"], traffic.len() as u64, "{run}: {v}");
+        assert_eq!(v["other_run_records"], passed, "{run}: {v}");
     }
 }

@@ -8,20 +8,10 @@ mod kafka_support;
 use kafka_support::Tansu;
 use sluice_ingest::kafka::{codes, KafkaSink};
 use sluice_ingest::sink::{MemorySink, Sink, SinkRecord};
+use sluice_storage::gen::rng::SplitMix64;
 
 /// A record's key and value.
 type KeyValue = (Vec<u8>, Vec<u8>);
-
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 fn read_all(sink: &mut dyn Sink, topic: &str, partition: u32, from: u64) -> Vec<(u64, Vec<u8>)> {
     let mut got = Vec::new();
@@ -47,22 +37,22 @@ fn seeded_appends_match_an_in_memory_log() {
     assert_eq!(kafka.ensure_topic(topic, 5).unwrap(), 3);
     assert_eq!(model.ensure_topic(topic, 3).unwrap(), 3);
 
-    let mut rng = SplitMix64(42);
+    let mut rng = SplitMix64::new(42);
     for round in 0..12 {
         // Random groups over the partitions, random sizes (incl. empty), envelope-sized
         // values so that batches span several requests.
         let mut data: Vec<(u32, Vec<KeyValue>)> = Vec::new();
         for p in 0..3u32 {
-            if rng.next().is_multiple_of(4) {
+            if rng.next_u64().is_multiple_of(4) {
                 continue;
             }
-            let n = (rng.next() % 300) as usize;
+            let n = (rng.next_u64() % 300) as usize;
             let recs = (0..n)
                 .map(|i| {
-                    let key = format!("{}", rng.next() % 1000).into_bytes();
+                    let key = format!("{}", rng.next_u64() % 1000).into_bytes();
                     let value = format!(
                         "{{\"round\":{round},\"i\":{i},\"pad\":\"{}\"}}",
-                        "x".repeat((rng.next() % 900) as usize)
+                        "x".repeat((rng.next_u64() % 900) as usize)
                     );
                     (key, value.into_bytes())
                 })

@@ -5,6 +5,7 @@
 
 mod replay_support;
 
+use sluice_storage::gen::rng::SplitMix64;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -16,17 +17,6 @@ use sluice_tests::{sluice, stderr};
 
 fn cmd() -> std::process::Command {
     sluice!()
-}
-
-struct SplitMix64(u64);
-impl SplitMix64 {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
 }
 
 const ARGS: [&str; 10] = [
@@ -56,7 +46,7 @@ fn sigkill_and_resume_leave_every_view_row_on_the_bus_exactly_once() {
         1_000,
     );
     let runs = d.path().join("runs");
-    let mut rng = SplitMix64(0x5eed);
+    let mut rng = SplitMix64::new(0x5eed);
     let mut kills = 0;
     let mut finished = false;
     let logs = d.path().join("logs");
@@ -74,7 +64,7 @@ fn sigkill_and_resume_leave_every_view_row_on_the_bus_exactly_once() {
             .stdout(Stdio::null())
             .stderr(log);
         let mut child = c.spawn().unwrap();
-        std::thread::sleep(Duration::from_millis(10 + rng.next() % 150));
+        std::thread::sleep(Duration::from_millis(10 + rng.next_u64() % 150));
         match child.try_wait().unwrap() {
             Some(status) => {
                 assert!(status.success(), "a replay failed on its own: {status}");

@@ -1,14 +1,18 @@
 //! `sluice ingest …`: read-only questions to a run's gate state (`<run_root>/ig`):
 //! `lookup` (the receipts of one event and its bus position, through the indexes),
-//! `stats`, and `verify` (a full audit of receipts against the bus).
+//! `stats`, and `verify` (a full audit of receipts against the bus: the run's file bus, or
+//! the bus `--bus URL` names, as `sluice replay --bus` does).
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use sluice_ingest::audit::audit;
 use sluice_ingest::bus_sink::FileBusSink;
+use sluice_ingest::bus_target::{open_sink, BusTarget};
 use sluice_ingest::lookup::Lookup;
+use sluice_ingest::sink::Sink;
 use sluice_ingest::IngestError;
+use sluice_storage::run::{RunIdSource, RunLayout};
 
 use crate::cli::Ctx;
 use crate::errors::CliError;
@@ -20,7 +24,7 @@ pub enum IngestCommand {
     /// Counts of the gate state: receipts, runs, contexts.
     Stats(RunRoot),
     /// Audit receipts against the bus: one ADMIT per record, no event twice, times in order.
-    Verify(RunRoot),
+    Verify(VerifyArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -42,6 +46,17 @@ pub struct RunRoot {
     /// The run root: runs/<platform>/<platform_run_id>.
     #[arg(long)]
     pub run_root: PathBuf,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct VerifyArgs {
+    /// The run root: runs/<platform>/<platform_run_id>.
+    #[arg(long)]
+    pub run_root: PathBuf,
+    /// The bus the run wrote to, as given to `sluice replay --bus`: file:DIR or
+    /// kafka://host:port[,host:port][?options] [default: the file bus, <run_root>/eb].
+    #[arg(long)]
+    pub bus: Option<String>,
 }
 
 pub fn run(cmd: IngestCommand, ctx: &Ctx) -> anyhow::Result<()> {
@@ -102,13 +117,42 @@ fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn verify(a: RunRoot, ctx: &Ctx) -> anyhow::Result<()> {
-    let mut sink =
-        FileBusSink::open_read_only(&a.run_root.join("eb")).map_err(|e| IngestError::Sink {
+/// The sink to audit: a file bus opened read-only (the audit never writes), or the
+/// transport `open_sink` picks for any other URL (Kafka reads from `ig/start.json` on).
+fn verify_sink(a: &VerifyArgs) -> anyhow::Result<Box<dyn Sink>> {
+    let target = match &a.bus {
+        Some(url) => BusTarget::parse(url)?,
+        None => BusTarget::RunDefault,
+    };
+    let read_only = |dir: PathBuf| -> anyhow::Result<Box<dyn Sink>> {
+        let sink = FileBusSink::open_read_only(&dir).map_err(|e| IngestError::Sink {
             topic: "(bus)".into(),
             source: e,
         })?;
-    let report = audit(&a.run_root.join("ig"), &mut sink)?;
+        Ok(Box::new(sink))
+    };
+    match target {
+        BusTarget::RunDefault => read_only(a.run_root.join("eb")),
+        BusTarget::File(dir) => read_only(dir),
+        other => {
+            // The layout only places file buses; a remote bus ignores it.
+            let layout = RunLayout {
+                platform_dir: a.run_root.parent().unwrap_or(&a.run_root).to_path_buf(),
+                platform_run_id: a
+                    .run_root
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                source: RunIdSource::ActiveFile,
+            };
+            Ok(open_sink(&other, &layout)?)
+        }
+    }
+}
+
+fn verify(a: VerifyArgs, ctx: &Ctx) -> anyhow::Result<()> {
+    let mut sink = verify_sink(&a)?;
+    let report = audit(&a.run_root.join("ig"), sink.as_mut())?;
     ctx.emit(&serde_json::to_value(&report)?, || {
         let mut lines = vec![format!(
             "{} bus records; receipts: {} ADMIT, {} DUPLICATE, {} QUARANTINE; {} problem(s)",
