@@ -180,6 +180,15 @@ fn sources(chunks: usize, rows: usize) -> (Vec<Chunk>, Arc<Schema>) {
     (out, schema)
 }
 
+/// Drain a merger in `row_group`-row chunks; the rows it produced.
+fn merge_rows(mut m: Merger, row_group: usize) -> usize {
+    let mut rows = 0;
+    while let Some(chunk) = m.next_chunk(row_group).expect("merge") {
+        rows += chunk.rows();
+    }
+    rows
+}
+
 fn merge(c: &mut Criterion) {
     const CHUNKS: usize = 256;
     const ROWS: usize = 4 * 1024;
@@ -201,14 +210,7 @@ fn merge(c: &mut Criterion) {
     g.bench_function("256x4k/merge", |b| {
         b.iter_batched(
             make,
-            |s| {
-                let mut m = Merger::new(s, &schema, ROW_GROUP);
-                let mut rows = 0;
-                while let Some(chunk) = m.next_chunk(ROW_GROUP).expect("merge") {
-                    rows += chunk.rows();
-                }
-                rows
-            },
+            |s| merge_rows(Merger::new(s, &schema, ROW_GROUP), ROW_GROUP),
             BatchSize::LargeInput,
         )
     });
@@ -218,14 +220,7 @@ fn merge(c: &mut Criterion) {
         g.bench_function(format!("256x4k/merge_window_{}k", window / 1024), |b| {
             b.iter_batched(
                 make,
-                |s| {
-                    let mut m = Merger::new(s, &schema, window);
-                    let mut rows = 0;
-                    while let Some(chunk) = m.next_chunk(ROW_GROUP).expect("merge") {
-                        rows += chunk.rows();
-                    }
-                    rows
-                },
+                |s| merge_rows(Merger::new(s, &schema, window), ROW_GROUP),
                 BatchSize::LargeInput,
             )
         });

@@ -19,7 +19,7 @@
 
 use std::fs::File;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
 use sluice_storage::publish::write_json_atomic;
@@ -29,6 +29,7 @@ use sluice_storage::view::{default_view_root, view_dir, RECEIPT_FILE};
 use crate::error::BenchError;
 use crate::machine::MachineFacts;
 use crate::proc::{self, ChildRun};
+use crate::sort::absolute;
 
 /// The output replayed.
 pub const OUTPUT_ID: &str = "s3_event_stream_with_fraud_6B";
@@ -149,16 +150,6 @@ pub struct ReplayBenchReport {
     pub ratio: Option<f64>,
     pub targets: Vec<TargetCheck>,
     pub loadavg_after: Option<[f64; 3]>,
-}
-
-fn absolute(p: &Path) -> PathBuf {
-    if p.is_absolute() {
-        p.to_path_buf()
-    } else {
-        std::env::current_dir()
-            .map(|d| d.join(p))
-            .unwrap_or_else(|_| p.to_path_buf())
-    }
 }
 
 fn prepare(cfg: &ReplayBenchConfig) -> Result<Input, BenchError> {

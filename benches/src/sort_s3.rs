@@ -26,6 +26,7 @@ use sluice_storage::publish;
 use crate::error::BenchError;
 use crate::machine::{read_loadavg, MachineFacts};
 use crate::proc;
+use crate::sort::absolute;
 
 /// The output sorted.
 pub const OUTPUT_ID: &str = "s3_event_stream_with_fraud_6B";
@@ -249,6 +250,12 @@ pub fn run_s3_bench(cfg: &S3BenchConfig) -> Result<S3BenchReport, BenchError> {
             "--repeat must be at least 1".into(),
         ));
     }
+    // Children run in their own directories: every path they get must be absolute.
+    let cfg = &S3BenchConfig {
+        data_dir: absolute(&cfg.data_dir),
+        work_dir: absolute(&cfg.work_dir),
+        ..cfg.clone()
+    };
     std::fs::create_dir_all(&cfg.work_dir).map_err(|e| BenchError::io(&cfg.work_dir, e))?;
     let machine = MachineFacts::read();
     let input_bytes = ensure_input(cfg)?;

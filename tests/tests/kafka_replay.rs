@@ -30,6 +30,26 @@ fn cmd() -> std::process::Command {
 
 const BASELINE: &str = "s2_event_stream_baseline_6B";
 
+/// `sluice replay --engine-root ENG --runs-dir RUNS --all --max`; callers add the rest.
+fn replay_all(eng: &std::path::Path, runs: &std::path::Path) -> std::process::Command {
+    let mut c = cmd();
+    c.arg("replay")
+        .arg("--engine-root")
+        .arg(eng)
+        .arg("--runs-dir")
+        .arg(runs)
+        .args(["--all", "--max"]);
+    c
+}
+
+/// Run `c`; it must fail with `error[CODE]`.
+fn assert_fails_with(c: std::process::Command, code: &str) {
+    let o = output(c);
+    let err = stderr(&o);
+    assert!(!o.status.success(), "expected {code}, got success");
+    assert!(err.contains(&format!("error[{code}]")), "{err}");
+}
+
 /// Every record of a topic: (partition, offset, envelope).
 fn topic_records(sink: &mut KafkaSink, topic: &str) -> Vec<(u32, u64, serde_json::Value)> {
     let parts = sink.partitions(topic).unwrap().unwrap_or(0);
@@ -169,26 +189,9 @@ fn no_create_topics_refuses_a_missing_topic() {
     let d = tempfile::tempdir().unwrap();
     let eng = d.path().join("eng");
     write_view(&eng, TRAFFIC, &good_rows(50), 50);
-    let mut c = cmd();
-    c.args([
-        "replay",
-        "--all",
-        "--max",
-        "--no-create-topics",
-        "--bus",
-        &broker.url(),
-    ])
-    .arg("--engine-root")
-    .arg(&eng)
-    .arg("--runs-dir")
-    .arg(d.path().join("runs"));
-    let o = output(c);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("error[KAFKA_TOPIC_NOT_FOUND]"),
-        "{}",
-        stderr(&o)
-    );
+    let mut c = replay_all(&eng, &d.path().join("runs"));
+    c.args(["--no-create-topics", "--bus", &broker.url()]);
+    assert_fails_with(c, "KAFKA_TOPIC_NOT_FOUND");
 }
 
 #[test]
@@ -200,51 +203,22 @@ fn unreachable_brokers_fail_with_their_code() {
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .unwrap();
-    let mut c = cmd();
-    c.args(["replay", "--all", "--max", "--bus"])
-        .arg(format!("kafka://127.0.0.1:{port}?timeout_ms=1000"))
-        .arg("--engine-root")
-        .arg(&eng)
-        .arg("--runs-dir")
-        .arg(d.path().join("runs"));
-    let o = output(c);
-    assert!(!o.status.success());
-    assert!(
-        stderr(&o).contains("error[KAFKA_BROKERS_UNREACHABLE]"),
-        "{}",
-        stderr(&o)
-    );
+    let runs = d.path().join("runs");
+    let mut c = replay_all(&eng, &runs);
+    c.arg("--bus")
+        .arg(format!("kafka://127.0.0.1:{port}?timeout_ms=1000"));
+    assert_fails_with(c, "KAFKA_BROKERS_UNREACHABLE");
     // A bad option is refused before anything is sent.
-    let mut c = cmd();
-    c.args([
-        "replay",
-        "--all",
-        "--max",
-        "--bus",
-        "kafka://127.0.0.1:9?in_flight=9",
-    ])
-    .arg("--engine-root")
-    .arg(&eng)
-    .arg("--runs-dir")
-    .arg(d.path().join("runs"));
-    let o = output(c);
-    assert!(
-        stderr(&o).contains("error[KAFKA_URL_INVALID]"),
-        "{}",
-        stderr(&o)
-    );
+    let mut c = replay_all(&eng, &runs);
+    c.args(["--bus", "kafka://127.0.0.1:9?in_flight=9"]);
+    assert_fails_with(c, "KAFKA_URL_INVALID");
 }
 
 /// Replay the views into Kafka as platform run `run` (no kills).
 fn replay_run(eng: &std::path::Path, runs: &std::path::Path, run: &str, url: &str) {
-    let mut c = cmd();
+    let mut c = replay_all(eng, runs);
     c.env("PLATFORM_RUN_ID", run)
-        .arg("replay")
-        .arg("--engine-root")
-        .arg(eng)
-        .arg("--runs-dir")
-        .arg(runs)
-        .args(["--all", "--max", "--partitions", "3", "--bus", url]);
+        .args(["--partitions", "3", "--bus", url]);
     let o = output(c);
     assert!(o.status.success(), "{run}: {}", stderr(&o));
 }

@@ -186,16 +186,23 @@ fn replay_cmd(tmp: &Path, endpoint: &str, engine_root: &str) -> Command {
     c
 }
 
-#[test]
-fn sort_then_replay_on_s3_matches_the_local_sort() {
-    if skip() {
-        return;
-    }
+/// A fixture uploaded to a fresh moto server and sorted there (`s3://lake/eng`), with the
+/// sort's summary.
+fn sorted_on_s3() -> (Fixture, Moto, serde_json::Value) {
     let fx = Fixture::new();
     let moto = Moto::start(false);
     fx.upload(&moto.endpoint());
     let built = run_ok(sort_cmd(fx.tmp(), &moto.endpoint(), "s3://lake/eng"));
     assert_eq!(built["views"][0]["status"], "built");
+    (fx, moto, built)
+}
+
+#[test]
+fn sort_then_replay_on_s3_matches_the_local_sort() {
+    if skip() {
+        return;
+    }
+    let (fx, moto, built) = sorted_on_s3();
     assert_eq!(built["views"][0]["rows"], ROWS);
     fx.assert_s3_view_matches(&moto.endpoint());
     // A matching receipt in S3 means done.
@@ -425,11 +432,7 @@ fn a_time_window_replayed_from_s3_equals_the_same_window_locally() {
     if skip() {
         return;
     }
-    let fx = Fixture::new();
-    let moto = Moto::start(false);
-    fx.upload(&moto.endpoint());
-    let built = run_ok(sort_cmd(fx.tmp(), &moto.endpoint(), "s3://lake/eng"));
-    assert_eq!(built["views"][0]["status"], "built");
+    let (fx, moto, _) = sorted_on_s3();
 
     // The oracle: the local view's times; the window is its 30th..60th percentile.
     let mut ts = Vec::new();
@@ -506,11 +509,7 @@ fn a_replay_from_s3_resumes_inside_a_row_group() {
     if skip() {
         return;
     }
-    let fx = Fixture::new();
-    let moto = Moto::start(false);
-    fx.upload(&moto.endpoint());
-    let built = run_ok(sort_cmd(fx.tmp(), &moto.endpoint(), "s3://lake/eng"));
-    assert_eq!(built["views"][0]["status"], "built");
+    let (fx, moto, _) = sorted_on_s3();
     let replay = |extra: &[&str]| {
         let mut c = replay_cmd(fx.tmp(), &moto.endpoint(), "s3://lake/eng");
         c.env("PLATFORM_RUN_ID", "s3_resume").args(extra);

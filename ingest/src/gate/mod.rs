@@ -184,7 +184,7 @@ impl Gate {
         let lock = lock(dir)?;
         // 1. Start offsets go down before gate.json: a crash in between starts over.
         let start = if !dir.join("gate.json").exists() && sink.outlives_run() {
-            StartOffsets::create(dir, sink)?
+            StartOffsets::create(dir, sink, &run.platform_run_id)?
         } else {
             StartOffsets::read(dir)?
         };

@@ -25,7 +25,7 @@ use sluice_storage::timefmt::parse_rfc3339_micros;
 
 use super::decide::Decider;
 use super::record::Recorder;
-use super::start::{is_other_run, StartOffsets};
+use super::start::StartOffsets;
 use crate::error::{IngestError, Result, SinkError};
 use crate::ids::{dedupe_key, parse_hex32, payload_hash, receipt_id_bytes};
 use crate::json::top_level_span;
@@ -109,15 +109,13 @@ pub(crate) fn reconcile(
             }
             let mut encoded = Vec::new();
             let mut failure: Option<IngestError> = None;
-            let t = topic.clone();
             let restored_before = report.receipts_restored;
-            let run = decider.run.platform_run_id.clone();
             sink.read(&topic, p, wm, &mut |offset, value| {
-                if start.is_recorded() && is_other_run(value, &run) {
+                if start.is_other_run(value) {
                     report.other_run_records += 1;
                     return Ok(());
                 }
-                match restore(decider, &t, p, offset, value, &mut report) {
+                match restore(decider, &topic, p, offset, value, &mut report) {
                     Ok(rec) => {
                         rec.encode(&mut encoded);
                         Ok(())

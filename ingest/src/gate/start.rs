@@ -76,7 +76,8 @@ struct StartFile {
 pub struct StartOffsets {
     topics: Option<Watermarks>,
     path: PathBuf,
-    /// The gate's run (from `gate.json`, when [`StartOffsets::read`] found one).
+    /// The gate's run (from `gate.json` when [`StartOffsets::read`] found one, or given to
+    /// [`StartOffsets::create`]).
     run: Option<String>,
 }
 
@@ -109,12 +110,13 @@ impl StartOffsets {
     }
 
     /// Rule 2: record the current end of every partition of every existing platform topic
-    /// and publish it (replacing a file a crash left without `gate.json`).
-    pub(crate) fn create(ig: &Path, sink: &mut dyn Sink) -> Result<StartOffsets> {
+    /// and publish it (replacing a file a crash left without `gate.json`). `run` is the
+    /// platform run the new gate state is for ([`StartOffsets::is_other_run`]).
+    pub(crate) fn create(ig: &Path, sink: &mut dyn Sink, run: &str) -> Result<StartOffsets> {
         let mut s = StartOffsets {
             topics: Some(Watermarks::new()),
             path: ig.join(START_FILE),
-            run: None,
+            run: Some(run.to_string()),
         };
         let mut topics: Vec<&str> = OUTPUTS.iter().map(|o| o.topic).collect();
         topics.sort_unstable();

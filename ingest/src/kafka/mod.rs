@@ -171,29 +171,23 @@ impl KafkaSink {
     }
 
     fn admin(&mut self) -> Result<&AdminClient<DefaultClientContext>, SinkError> {
-        if self.admin.is_none() {
-            let a = with_extra(base_config(&self.opts), &self.opts)
+        let admin = match self.admin.take() {
+            Some(a) => a,
+            None => with_extra(base_config(&self.opts), &self.opts)
                 .create()
-                .map_err(|e| client_error(&e, "create the Kafka admin client"))?;
-            self.admin = Some(a);
-        }
-        self.admin.as_ref().ok_or_else(|| SinkError {
-            code: codes::CLIENT_FAILED,
-            message: "no admin client".into(),
-        })
+                .map_err(|e| client_error(&e, "create the Kafka admin client"))?,
+        };
+        Ok(self.admin.insert(admin))
     }
 
     fn consumer(&mut self) -> Result<&read::Reader, SinkError> {
-        if self.consumer.is_none() {
-            let c = consumer_config(&self.opts)
+        let consumer = match self.consumer.take() {
+            Some(c) => c,
+            None => consumer_config(&self.opts)
                 .create_with_context(read::ReadContext)
-                .map_err(|e| client_error(&e, "create the Kafka consumer"))?;
-            self.consumer = Some(c);
-        }
-        self.consumer.as_ref().ok_or_else(|| SinkError {
-            code: codes::CLIENT_FAILED,
-            message: "no consumer".into(),
-        })
+                .map_err(|e| client_error(&e, "create the Kafka consumer"))?,
+        };
+        Ok(self.consumer.insert(consumer))
     }
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use sluice_stream::checkpoint::CheckpointStore;
 use sluice_stream::view::StreamView;
 
-use crate::error::{IngestError, Result};
+use crate::error::Result;
 use crate::gate::record::BatchCounts;
 use crate::pipeline::Progress;
 
@@ -62,12 +62,7 @@ impl Progress<Tag> for Checkpointer {
                 continue;
             }
             let c = self.stores[o].cursor(&self.views[o], t.part, t.last_row, t.last_ts);
-            self.stores[o]
-                .write(&c)
-                .map_err(|e| IngestError::Callback {
-                    code: e.code(),
-                    message: e.to_string(),
-                })?;
+            self.stores[o].write(&c)?;
             self.written[o] = Some((t.part, t.last_row));
         }
         Ok(())

@@ -29,8 +29,11 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::*;
 use arrow_array::{Array, ArrayRef, RecordBatch};
 use arrow_schema::DataType;
-use parquet::arrow::arrow_reader::{ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowReaderOptions, ParquetRecordBatchReader, ParquetRecordBatchReaderBuilder,
+};
 use sluice_storage::digest::RowLanes;
+use sluice_storage::object::file::parquet_metadata;
 use sluice_storage::object::{fs as objfs, is_remote, ObjectFile};
 
 use super::Check;
@@ -84,16 +87,15 @@ impl BatchStream {
         }
     }
 
-    /// The schema of the first file.
+    /// The schema of the first file, from its footer alone (S3: one suffix GET, not the
+    /// whole object, which [`Self::available`] fetches anyway when it opens the file).
     fn schema(&self) -> Result<arrow_schema::SchemaRef> {
         let path = self
             .files
             .first()
             .ok_or_else(|| SortError::Config("no parquet files to compare".into()))?;
-        let f = ObjectFile::open(path)?;
-        let b =
-            ParquetRecordBatchReaderBuilder::try_new(f).map_err(|e| SortError::parquet(path, e))?;
-        Ok(b.schema().clone())
+        let (meta, _) = parquet_metadata(path, ArrowReaderOptions::new())?;
+        Ok(meta.schema().clone())
     }
 
     /// Rows left in the current batch, loading the next non-empty batch if needed; 0 at

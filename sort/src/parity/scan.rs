@@ -106,13 +106,21 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
     }
 }
 
+/// The plain footers of `files` and each file's length, in order (step 1): read once, for
+/// the progress total ([`footer_rows`]) and then the scan ([`scan_files`]).
+pub type Footers = Vec<(ArrowReaderMetadata, u64)>;
+
+/// Read the footers of `files` (S3: one suffix GET each, 16 in flight).
+pub fn read_footers(files: &[PathBuf]) -> Result<Footers> {
+    Ok(parquet_metadata_many(files, &ArrowReaderOptions::new())?)
+}
+
 /// Rows of the files according to their footers (for progress totals), without decoding.
-pub fn footer_rows(files: &[PathBuf]) -> Result<u64> {
-    let mut total = 0;
-    for (meta, _) in parquet_metadata_many(files, &ArrowReaderOptions::new())? {
-        total += meta.metadata().file_metadata().num_rows().max(0) as u64;
-    }
-    Ok(total)
+pub fn footer_rows(footers: &[(ArrowReaderMetadata, u64)]) -> u64 {
+    footers
+        .iter()
+        .map(|(meta, _)| meta.metadata().file_metadata().num_rows().max(0) as u64)
+        .sum()
 }
 
 /// The footer with dictionary-only string columns read as dictionaries (the sort's own
@@ -146,15 +154,16 @@ fn reading_footer(path: &Path, plain: ArrowReaderMetadata) -> Result<ArrowReader
         .map_err(|e| SortError::parquet(path, e))
 }
 
-/// Scan `files` (see the module doc). `time_column` is the sort key; every file must have
-/// it. `advance` is called with the rows of each finished row group.
+/// Scan `files` (see the module doc), whose footers `plain` ([`read_footers`]) are already
+/// read. `time_column` is the sort key; every file must have it. `advance` is called with
+/// the rows of each finished row group.
 pub fn scan_files(
     files: &[PathBuf],
+    plain: Footers,
     time_column: &str,
     advance: &(dyn Fn(u64) + Sync),
 ) -> Result<ScanSummary> {
     // Step 1.
-    let plain = parquet_metadata_many(files, &ArrowReaderOptions::new())?;
     let footers: Vec<(ArrowReaderMetadata, u64)> = files
         .par_iter()
         .zip(plain)
@@ -407,7 +416,8 @@ mod tests {
     fn check(files: &[Vec<i64>], rg: usize) {
         let d = tempfile::tempdir().unwrap();
         let paths = write(d.path(), files, rg);
-        let s = scan_files(&paths, "ts_utc", &|_| {}).unwrap();
+        let footers = read_footers(&paths).unwrap();
+        let s = scan_files(&paths, footers, "ts_utc", &|_| {}).unwrap();
         let (steps, first, digest) = model(files);
         assert_eq!(s.steps_back, steps);
         assert_eq!(s.first_step_back.map(|b| b.at), first);

@@ -38,7 +38,7 @@ use sluice_storage::view::{
     StreamSortReceipt, StreamViewManifest, MANIFEST_FILE, RECEIPT_FILE,
 };
 
-use super::scan::{footer_rows, scan_files, ScanSummary};
+use super::scan::{footer_rows, read_footers, scan_files, ScanSummary};
 use super::{time_text, Check};
 use crate::error::{Result, SortError};
 use crate::key::parse_time_str;
@@ -199,14 +199,19 @@ pub fn check_view(opts: &ViewParityOptions, progress: &dyn Progress) -> Result<V
     let part_paths: Vec<PathBuf> = disk.iter().map(|(_, p)| p.clone()).collect();
 
     // Step 2.
-    let total = footer_rows(&source.files)? + footer_rows(&part_paths)?;
-    progress.phase("parity", total);
+    // Footers are read once: their row counts size the progress bar, then the scans use them.
+    let src_footers = read_footers(&source.files)?;
+    let view_footers = read_footers(&part_paths)?;
+    progress.phase(
+        "parity",
+        footer_rows(&src_footers) + footer_rows(&view_footers),
+    );
     let advance = |n: u64| progress.advance(n);
-    let src = scan_files(&source.files, &sort_key, &advance)?;
+    let src = scan_files(&source.files, src_footers, &sort_key, &advance)?;
     let view = if part_paths.is_empty() {
         ScanSummary::default()
     } else {
-        scan_files(&part_paths, &sort_key, &advance)?
+        scan_files(&part_paths, view_footers, &sort_key, &advance)?
     };
 
     // Step 3.
@@ -422,8 +427,8 @@ fn compare_parts(listed: &[PartInfo], disk: &[DiskPart], view: &ScanSummary, out
             if numbered { "" } else { ", numbering has gaps" }
         ),
     ));
-    let mut rows = (0u64, 0u64, Vec::new());
-    let mut bytes = (0u64, 0u64, Vec::new());
+    let mut rows = PartSums::default();
+    let mut bytes = PartSums::default();
     let mut blake = (0usize, Vec::new());
     let mut range = (0usize, Vec::new());
     for (i, d) in disk.iter().enumerate() {
@@ -431,21 +436,8 @@ fn compare_parts(listed: &[PartInfo], disk: &[DiskPart], view: &ScanSummary, out
             continue;
         };
         let f = view.files.get(i).cloned().unwrap_or_default();
-        rows.0 += p.row_count;
-        rows.1 += f.rows;
-        if p.row_count != f.rows {
-            rows.2.push(format!(
-                "{}: receipt {}, file {}",
-                d.name, p.row_count, f.rows
-            ));
-        }
-        bytes.0 += p.bytes;
-        bytes.1 += d.bytes;
-        if p.bytes != d.bytes {
-            bytes
-                .2
-                .push(format!("{}: receipt {}, file {}", d.name, p.bytes, d.bytes));
-        }
+        rows.add(&d.name, p.row_count, f.rows);
+        bytes.add(&d.name, p.bytes, d.bytes);
         if p.blake3 == d.blake3 {
             blake.0 += 1;
         } else {
@@ -464,21 +456,8 @@ fn compare_parts(listed: &[PartInfo], disk: &[DiskPart], view: &ScanSummary, out
             ));
         }
     }
-    let first = |v: &Vec<String>| v.first().cloned().unwrap_or_default();
-    out.push(Check::verdict(
-        "part_rows",
-        rows.2.is_empty(),
-        rows.0,
-        rows.1,
-        first(&rows.2),
-    ));
-    out.push(Check::verdict(
-        "part_bytes",
-        bytes.2.is_empty(),
-        bytes.0,
-        bytes.1,
-        first(&bytes.2),
-    ));
+    out.push(rows.check("part_rows"));
+    out.push(bytes.check("part_bytes"));
     out.push(Check::verdict(
         "part_blake3",
         blake.1.is_empty(),
@@ -491,8 +470,34 @@ fn compare_parts(listed: &[PartInfo], disk: &[DiskPart], view: &ScanSummary, out
         range.1.is_empty(),
         format!("{} parts", disk.len()),
         format!("{} match", range.0),
-        first(&range.1),
+        range.1.first().cloned().unwrap_or_default(),
     ));
+}
+
+/// One per-part number (rows, bytes) summed over the receipt's parts and over their files,
+/// and the parts where the two differ.
+#[derive(Default)]
+struct PartSums {
+    listed: u64,
+    disk: u64,
+    differs: Vec<String>,
+}
+
+impl PartSums {
+    fn add(&mut self, part: &str, listed: u64, disk: u64) {
+        self.listed += listed;
+        self.disk += disk;
+        if listed != disk {
+            self.differs
+                .push(format!("{part}: receipt {listed}, file {disk}"));
+        }
+    }
+
+    /// Passes when no part differs; the place is the first part that does.
+    fn check(self, name: &str) -> Check {
+        let first = self.differs.first().cloned().unwrap_or_default();
+        Check::verdict(name, self.differs.is_empty(), self.listed, self.disk, first)
+    }
 }
 
 /// The manifest against the receipt and the view.

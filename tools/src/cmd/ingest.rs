@@ -3,7 +3,7 @@
 //! `stats`, and `verify` (a full audit of receipts against the bus: the run's file bus, or
 //! the bus `--bus URL` names, as `sluice replay --bus` does).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use sluice_ingest::audit::audit;
@@ -117,10 +117,29 @@ fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The sink to audit: a file bus opened read-only (the audit never writes), or the
-/// transport `open_sink` picks for any other URL (Kafka reads from `ig/start.json` on).
-fn verify_sink(a: &VerifyArgs) -> anyhow::Result<Box<dyn Sink>> {
-    let target = match &a.bus {
+/// The run layout of a run root `runs/<platform>/<platform_run_id>` (`.` names the current
+/// directory's run).
+pub fn run_layout(run_root: &Path) -> anyhow::Result<RunLayout> {
+    let run_root = match run_root.file_name() {
+        Some(_) => run_root.to_path_buf(),
+        None => std::path::absolute(run_root).unwrap_or_default(),
+    };
+    let id = run_root
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .ok_or_else(|| CliError::new("INVALID_ARGUMENT", "--run-root has no last component"))?;
+    Ok(RunLayout {
+        platform_dir: run_root.parent().map(PathBuf::from).unwrap_or_default(),
+        platform_run_id: id,
+        source: RunIdSource::Env,
+    })
+}
+
+/// The sink a run's events are read back from (shared with `sluice parity bus`): a file bus
+/// opened read-only (an audit never writes), or the transport `open_sink` picks for any
+/// other URL (Kafka reads from `ig/start.json` on).
+pub fn read_back_sink(bus: Option<&str>, layout: &RunLayout) -> anyhow::Result<Box<dyn Sink>> {
+    let target = match bus {
         Some(url) => BusTarget::parse(url)?,
         None => BusTarget::RunDefault,
     };
@@ -132,26 +151,14 @@ fn verify_sink(a: &VerifyArgs) -> anyhow::Result<Box<dyn Sink>> {
         Ok(Box::new(sink))
     };
     match target {
-        BusTarget::RunDefault => read_only(a.run_root.join("eb")),
+        BusTarget::RunDefault => read_only(layout.eb()),
         BusTarget::File(dir) => read_only(dir),
-        other => {
-            // The layout only places file buses; a remote bus ignores it.
-            let layout = RunLayout {
-                platform_dir: a.run_root.parent().unwrap_or(&a.run_root).to_path_buf(),
-                platform_run_id: a
-                    .run_root
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default(),
-                source: RunIdSource::ActiveFile,
-            };
-            Ok(open_sink(&other, &layout)?)
-        }
+        other => Ok(open_sink(&other, layout)?),
     }
 }
 
 fn verify(a: VerifyArgs, ctx: &Ctx) -> anyhow::Result<()> {
-    let mut sink = verify_sink(&a)?;
+    let mut sink = read_back_sink(a.bus.as_deref(), &run_layout(&a.run_root)?)?;
     let report = audit(&a.run_root.join("ig"), sink.as_mut())?;
     ctx.emit(&serde_json::to_value(&report)?, || {
         let mut lines = vec![format!(

@@ -31,19 +31,9 @@ pub struct Args {
     pub dir: PathBuf,
 }
 
-/// `123`, `64K`, `256M`, `2G` (binary units).
+/// `4096`, `64K`, `256M`, `2G` (binary; `MB` is decimal), as every size flag reads them.
 fn parse_bytes(s: &str) -> Result<u64, String> {
-    let (digits, shift) = match s.chars().last() {
-        Some('K' | 'k') => (&s[..s.len() - 1], 10),
-        Some('M' | 'm') => (&s[..s.len() - 1], 20),
-        Some('G' | 'g') => (&s[..s.len() - 1], 30),
-        _ => (s, 0),
-    };
-    let n: u64 = digits
-        .parse()
-        .map_err(|_| format!("{s:?} is not a byte count"))?;
-    n.checked_mul(1 << shift)
-        .ok_or_else(|| format!("{s:?} is too large"))
+    sluice_sort::parse_size(s).map_err(|e| e.to_string())
 }
 
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {

@@ -22,11 +22,6 @@ pub fn run(args: super::sort::Args, ctx: &Ctx) -> anyhow::Result<()> {
         threads: args.threads,
         repeat: args.repeat,
     };
-    let cfg = S3BenchConfig {
-        data_dir: sluice_benches::sort::absolute(&cfg.data_dir),
-        work_dir: sluice_benches::sort::absolute(&cfg.work_dir),
-        ..cfg
-    };
     let report = bench::run_s3_bench(&cfg).map_err(super::harness_error)?;
     let summary = serde_json::to_value(&report)?;
     ctx.emit(&summary, || bench::render_text(&report));

@@ -8,11 +8,7 @@
 
 use std::path::PathBuf;
 
-use sluice_ingest::bus_sink::FileBusSink;
-use sluice_ingest::bus_target::{open_sink, BusTarget};
 use sluice_ingest::parity::{check_bus, views_under, BusParity, BusParityOptions};
-use sluice_ingest::sink::Sink;
-use sluice_ingest::IngestError;
 use sluice_storage::run::{RunIdSource, RunLayout, DEFAULT_PLATFORM};
 use sluice_storage::view::default_view_root;
 
@@ -57,16 +53,7 @@ pub struct Args {
 /// The run layout the flags name.
 fn layout(args: &Args) -> anyhow::Result<RunLayout> {
     if let Some(root) = &args.run_root {
-        let id = root
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .ok_or_else(|| CliError::new("INVALID_ARGUMENT", "--run-root has no last component"))?;
-        let platform_dir = root.parent().map(PathBuf::from).unwrap_or_default();
-        return Ok(RunLayout {
-            platform_dir,
-            platform_run_id: id,
-            source: RunIdSource::Env,
-        });
+        return crate::cmd::ingest::run_layout(root);
     }
     let env = args
         .run_id
@@ -88,25 +75,6 @@ fn layout(args: &Args) -> anyhow::Result<RunLayout> {
         ));
     }
     Ok(l)
-}
-
-fn sink_for(args: &Args, layout: &RunLayout) -> anyhow::Result<Box<dyn Sink>> {
-    let target = match &args.bus {
-        None => BusTarget::RunDefault,
-        Some(url) => BusTarget::parse(url)?,
-    };
-    let read_only = |dir: PathBuf| -> anyhow::Result<Box<dyn Sink>> {
-        let s = FileBusSink::open_read_only(&dir).map_err(|e| IngestError::Sink {
-            topic: "(bus)".into(),
-            source: e,
-        })?;
-        Ok(Box::new(s))
-    };
-    match target {
-        BusTarget::RunDefault => read_only(layout.eb()),
-        BusTarget::File(dir) => read_only(dir),
-        other => Ok(open_sink(&other, layout)?),
-    }
 }
 
 /// Run the check (library call, shared with `sluice demo`).
@@ -131,7 +99,7 @@ pub fn check(args: &Args, ctx: &Ctx) -> anyhow::Result<(RunLayout, BusParity)> {
     // About one view row, one bus record and one receipt per event.
     let total: u64 = views.iter().map(|v| v.receipt_rows * 3).sum();
     let bar = crate::progress::bar(ctx, total, "parity", "entries");
-    let mut sink = sink_for(args, &layout)?;
+    let mut sink = crate::cmd::ingest::read_back_sink(args.bus.as_deref(), &layout)?;
     let opts = BusParityOptions {
         ig_dir: layout.ig(),
         views,
