@@ -3,7 +3,7 @@
 //!
 //! 1. `sort_key_parse`: RFC 3339 strings to UTC micros (`key::times`), canonical `…Z`
 //!    strings (the platform's form, the fast path) and strings with offsets (the general
-//!    parser), 64 Ki rows.
+//!    parser), 64 Ki rows; and back (`keytext`): canonical text from sorted times.
 //! 2. `sort_radix`: a merge window's 128 Ki entries (time, tie, payload) sorted by the
 //!    stable radix sort plus the tie fix-up (`radix`), against `sort_unstable_by_key` on
 //!    the packed 128-bit key; and a decoded chunk's 64 Ki `(time, row)` pairs.
@@ -26,6 +26,7 @@ use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, 
 use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_sort::key::{pack, times};
+use sluice_sort::keytext::{TextFormatter, TEXT_LEN};
 use sluice_sort::merge::{gather_chunk, Entry, Merger, Source};
 use sluice_sort::radix::{sort_by_u64, sort_ties};
 use sluice_sort::read::Chunk;
@@ -81,6 +82,30 @@ fn key_parse(c: &mut Criterion) {
             b.iter(|| times(array).map(|v| v.len()).unwrap_or(0))
         });
     }
+    // The way back (keytext): canonical text regenerated from sorted times, as the
+    // merge's output rows are.
+    let mut sorted = t.clone();
+    sorted.sort_unstable();
+    g.bench_function("format_sorted/keytext", |b| {
+        b.iter(|| {
+            let mut f = TextFormatter::default();
+            let mut out = [0u8; TEXT_LEN];
+            let mut x = 0u8;
+            for &m in &sorted {
+                f.write(m, &mut out);
+                x ^= out[25];
+            }
+            x
+        })
+    });
+    g.bench_function("format_sorted/timefmt", |b| {
+        b.iter(|| {
+            sorted
+                .iter()
+                .map(|&m| format_rfc3339_micros(m).len())
+                .sum::<usize>()
+        })
+    });
     g.finish();
 }
 
@@ -232,7 +257,7 @@ fn merge(c: &mut Criterion) {
                 let mut m = Merger::new(s, &schema, ROW_GROUP);
                 let mut rows = 0;
                 while let Some(chunk) = m.next_chunk(ROW_GROUP).expect("merge") {
-                    let cols = gather_chunk(&chunk, m.work_columns()).expect("gather");
+                    let cols = gather_chunk(&chunk, m.work_columns(), false).expect("gather");
                     rows += cols[0].len();
                 }
                 rows

@@ -7,7 +7,9 @@
 //! | `file:DIR` or `file://DIR` | the embedded file bus in `DIR` |
 //! | `kafka://host:port[,host:port…][?options]` | Kafka brokers (`crate::kafka`, `docs/kafka.md`) |
 //!
-//! Anything else is refused with `BUS_URL_UNSUPPORTED` before any run directory is touched.
+//! A `kafka://` URL is parsed whole here ([`KafkaOptions::parse`]: brokers and `?options`), so
+//! a malformed one fails `KAFKA_URL_INVALID`, and anything else `BUS_URL_UNSUPPORTED`, before
+//! any run directory is touched.
 
 use std::path::PathBuf;
 
@@ -15,6 +17,7 @@ use sluice_storage::run::RunLayout;
 
 use crate::bus_sink::FileBusSink;
 use crate::error::{IngestError, Result};
+use crate::kafka::{is_kafka_url, KafkaOptions, KafkaSink};
 use crate::sink::Sink;
 
 /// Where admitted events go.
@@ -25,8 +28,8 @@ pub enum BusTarget {
     RunDefault,
     /// The embedded file bus in this directory.
     File(PathBuf),
-    /// Kafka bootstrap servers, comma-separated `host:port`.
-    Kafka { brokers: String },
+    /// Kafka brokers and the producer's options, parsed from the URL.
+    Kafka(KafkaOptions),
 }
 
 impl BusTarget {
@@ -36,42 +39,36 @@ impl BusTarget {
             url: url.to_string(),
             reason: reason.to_string(),
         };
+        if is_kafka_url(url) {
+            let opts = KafkaOptions::parse(url).map_err(|e| IngestError::sink("(bus)", e))?;
+            return Ok(BusTarget::Kafka(opts));
+        }
         let Some((scheme, rest)) = url.split_once(':') else {
             return Err(unsupported(
                 "expected file:DIR or kafka://host:port (no scheme given)",
             ));
         };
-        match scheme.to_ascii_lowercase().as_str() {
-            "file" => {
-                let dir = rest.strip_prefix("//").unwrap_or(rest);
-                if dir.is_empty() {
-                    return Err(unsupported("file: needs a directory"));
-                }
-                Ok(BusTarget::File(PathBuf::from(dir)))
-            }
-            "kafka" => {
-                let brokers = rest
-                    .strip_prefix("//")
-                    .unwrap_or(rest)
-                    .trim_end_matches('/');
-                // `?options` (crate::kafka::url) are checked when the sink opens.
-                let hosts = brokers.split_once('?').map_or(brokers, |(h, _)| h);
-                let hosts = hosts.trim_end_matches('/');
-                let ok = !hosts.is_empty()
-                    && hosts.split(',').all(|b| {
-                        b.rsplit_once(':')
-                            .is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok())
-                    });
-                if !ok {
-                    return Err(unsupported("kafka:// needs host:port[,host:port...]"));
-                }
-                Ok(BusTarget::Kafka {
-                    brokers: brokers.to_string(),
-                })
-            }
-            _ => Err(unsupported(
+        if !scheme.eq_ignore_ascii_case("file") {
+            return Err(unsupported(
                 "unknown scheme; expected file:DIR or kafka://host:port",
-            )),
+            ));
+        }
+        let dir = rest.strip_prefix("//").unwrap_or(rest);
+        if dir.is_empty() {
+            return Err(unsupported("file: needs a directory"));
+        }
+        Ok(BusTarget::File(PathBuf::from(dir)))
+    }
+
+    /// Turn off topic creation (`--no-create-topics`); only a Kafka target has topics to
+    /// create, so for the others this is an error the caller reports.
+    pub fn no_create_topics(&mut self) -> std::result::Result<(), &'static str> {
+        match self {
+            BusTarget::Kafka(opts) => {
+                opts.create_topics = false;
+                Ok(())
+            }
+            _ => Err("--no-create-topics needs a kafka:// --bus"),
         }
     }
 
@@ -80,7 +77,7 @@ impl BusTarget {
         match self {
             BusTarget::RunDefault => format!("file://{}", layout.eb().display()),
             BusTarget::File(dir) => format!("file://{}", dir.display()),
-            BusTarget::Kafka { brokers } => format!("kafka://{brokers}"),
+            BusTarget::Kafka(opts) => format!("kafka://{}", opts.brokers.join(",")),
         }
     }
 }
@@ -95,9 +92,9 @@ pub fn open_sink(target: &BusTarget, layout: &RunLayout) -> Result<Box<dyn Sink>
     match target {
         BusTarget::RunDefault => file(layout.eb()),
         BusTarget::File(dir) => file(dir.clone()),
-        BusTarget::Kafka { brokers } => {
-            let sink = crate::kafka::KafkaSink::open(&format!("kafka://{brokers}"))
-                .map_err(|e| IngestError::sink("(bus)", e))?;
+        BusTarget::Kafka(opts) => {
+            let sink =
+                KafkaSink::connect(opts.clone()).map_err(|e| IngestError::sink("(bus)", e))?;
             Ok(Box::new(sink))
         }
     }
@@ -117,23 +114,39 @@ mod tests {
             BusTarget::parse("file:rel/eb").ok(),
             Some(BusTarget::File("rel/eb".into()))
         );
-        assert_eq!(
-            BusTarget::parse("kafka://a:9092,b:9093").ok(),
-            Some(BusTarget::Kafka {
-                brokers: "a:9092,b:9093".into()
-            })
-        );
-        for bad in [
-            "",
-            "eb",
-            "s3://x/y",
-            "kafka://",
-            "kafka://host",
-            "file:",
-            "http://x:1",
-        ] {
+        let Ok(BusTarget::Kafka(opts)) = BusTarget::parse("kafka://a:9092,b:9093?linger_ms=5")
+        else {
+            panic!("a kafka:// URL parses into Kafka options");
+        };
+        assert_eq!(opts.brokers, ["a:9092", "b:9093"]);
+        assert_eq!(opts.linger_ms, 5);
+        assert!(opts.create_topics);
+        // The Kafka URL's own rules apply: a port may be omitted (9092).
+        let Ok(BusTarget::Kafka(opts)) = BusTarget::parse("KAFKA://host") else {
+            panic!("kafka://host parses");
+        };
+        assert_eq!(opts.brokers, ["host:9092"]);
+        for bad in ["", "eb", "s3://x/y", "file:", "http://x:1"] {
             let e = BusTarget::parse(bad).err();
             assert_eq!(e.map(|e| e.code()), Some("BUS_URL_UNSUPPORTED"), "{bad}");
         }
+        for bad in [
+            "kafka://",
+            "kafka://h:0",
+            "kafka://h:1?in_flight=9",
+            "kafka://h:1?x",
+        ] {
+            let e = BusTarget::parse(bad).err();
+            assert_eq!(e.map(|e| e.code()), Some("KAFKA_URL_INVALID"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn no_create_topics_applies_to_kafka_only() {
+        let mut kafka = BusTarget::parse("kafka://h:1").unwrap();
+        assert!(kafka.no_create_topics().is_ok());
+        assert!(matches!(kafka, BusTarget::Kafka(ref o) if !o.create_topics));
+        assert!(BusTarget::RunDefault.no_create_topics().is_err());
+        assert!(BusTarget::File("d".into()).no_create_topics().is_err());
     }
 }

@@ -89,46 +89,104 @@ pub enum KeyFault {
     Unparseable { row: usize, value: String },
 }
 
-/// Parse the canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes); `None` for anything else
-/// (the caller then tries the general parser).
-#[inline(always)]
-fn parse_canonical(b: &[u8]) -> Option<i64> {
-    if b.len() != 27
-        || b[4] != b'-'
-        || b[7] != b'-'
-        || b[10] != b'T'
-        || b[13] != b':'
-        || b[16] != b':'
-        || b[19] != b'.'
-        || b[26] != b'Z'
-    {
-        return None;
+fn days_in_month(year: i64, month: u32) -> u32 {
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    match month {
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => 31,
     }
-    const DIGITS: [usize; 20] = [
-        0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25,
-    ];
+}
+
+/// Whether `b[i]` is an ASCII digit for every `i` in `at`.
+#[inline(always)]
+fn digit_ok(b: &[u8], at: &[usize]) -> bool {
     let mut bad = false;
-    for &i in &DIGITS {
+    for &i in at {
         bad |= b[i].wrapping_sub(b'0') > 9;
     }
-    if bad {
+    !bad
+}
+
+/// Days since the epoch of the `YYYY-MM-DD` in `b[..10]` of a 27-byte candidate, with
+/// the day checked against its month's length.
+#[inline(always)]
+fn canonical_date(b: &[u8]) -> Option<i64> {
+    if b.len() != 27 || b[4] != b'-' || b[7] != b'-' || !digit_ok(b, &[0, 1, 2, 3, 5, 6, 8, 9]) {
         return None;
     }
     let d = |i: usize| (b[i] - b'0') as i64;
     let year = d(0) * 1000 + d(1) * 100 + d(2) * 10 + d(3);
     let month = (d(5) * 10 + d(6)) as u32;
     let day = (d(8) * 10 + d(9)) as u32;
+    if !(1..=12).contains(&month) || day == 0 || day > days_in_month(year, month) {
+        return None;
+    }
+    Some(days_from_civil(year, month, day))
+}
+
+/// Microseconds into the day of the `THH:MM:SS.ffffffZ` in `b[10..]` of a 27-byte
+/// candidate.
+#[inline(always)]
+fn canonical_clock(b: &[u8]) -> Option<i64> {
+    if b.len() != 27
+        || b[10] != b'T'
+        || b[13] != b':'
+        || b[16] != b':'
+        || b[19] != b'.'
+        || b[26] != b'Z'
+        || !digit_ok(b, &[11, 12, 14, 15, 17, 18, 20, 21, 22, 23, 24, 25])
+    {
+        return None;
+    }
+    let d = |i: usize| (b[i] - b'0') as i64;
     let hour = d(11) * 10 + d(12);
     let minute = d(14) * 10 + d(15);
     let second = d(17) * 10 + d(18);
     let micros = d(20) * 100_000 + d(21) * 10_000 + d(22) * 1000 + d(23) * 100 + d(24) * 10 + d(25);
-    if !(1..=12).contains(&month) || day == 0 || day > 28 || hour > 23 || minute > 59 || second > 59
-    {
-        // Days 29..31 need the month's length: leave them to the general parser.
+    if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
-    let days = days_from_civil(year, month, day);
-    Some(((days * 86_400 + hour * 3600 + minute * 60 + second) * 1_000_000) + micros)
+    Some((hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+}
+
+/// Parse the canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes); `None` for anything else
+/// (the caller then tries the general parser).
+///
+/// Accepted strings are exactly the outputs of [`crate::keytext::TextFormatter`] for
+/// years 0000-9999: every field is checked against its range (the day against its
+/// month's length), so formatting the parsed time gives back `s` byte for byte. That is
+/// what lets the sort drop such strings and regenerate them from the key (`keytext`).
+#[inline(always)]
+fn parse_canonical(b: &[u8]) -> Option<i64> {
+    Some(canonical_date(b)? * MICROS_PER_DAY + canonical_clock(b)?)
+}
+
+/// [`parse_canonical`] remembering the last date parsed: the rows of a batch share a
+/// handful of days, so most rows parse only their clock.
+#[derive(Default)]
+struct CanonicalParser {
+    /// `YYYY-MM-DD` of `days` (empty until a date parsed).
+    date: [u8; 10],
+    days: Option<i64>,
+}
+
+impl CanonicalParser {
+    #[inline(always)]
+    fn parse(&mut self, b: &[u8]) -> Option<i64> {
+        let clock = canonical_clock(b)?;
+        let days = match self.days {
+            Some(days) if b[..10] == self.date => days,
+            _ => {
+                let days = canonical_date(b)?;
+                self.date.copy_from_slice(&b[..10]);
+                self.days = Some(days);
+                days
+            }
+        };
+        Some(days * MICROS_PER_DAY + clock)
+    }
 }
 
 /// Parse one time string (fast path, then the general RFC 3339 parser).
@@ -137,28 +195,38 @@ pub fn parse_time_str(s: &str) -> Option<i64> {
     parse_canonical(s.as_bytes()).or_else(|| parse_rfc3339_micros(s))
 }
 
+/// Parse every string; `Ok(true)` if every one was in the canonical form.
 fn strings<'a>(
     n: usize,
     value: impl Fn(usize) -> &'a str,
     is_null: impl Fn(usize) -> bool,
     out: &mut Vec<i64>,
-) -> Result<(), KeyFault> {
+) -> Result<bool, KeyFault> {
+    let mut canonical = true;
+    let mut parser = CanonicalParser::default();
     for row in 0..n {
         if is_null(row) {
             return Err(KeyFault::Null { row });
         }
         let s = value(row);
-        match parse_time_str(s) {
-            Some(t) => out.push(t),
+        let t = match parser.parse(s.as_bytes()) {
+            Some(t) => t,
             None => {
-                return Err(KeyFault::Unparseable {
-                    row,
-                    value: s.to_string(),
-                })
+                canonical = false;
+                match parse_rfc3339_micros(s) {
+                    Some(t) => t,
+                    None => {
+                        return Err(KeyFault::Unparseable {
+                            row,
+                            value: s.to_string(),
+                        })
+                    }
+                }
             }
-        }
+        };
+        out.push(t);
     }
-    Ok(())
+    Ok(canonical)
 }
 
 /// Round nanoseconds to microseconds, halves away from zero (DuckDB's cast).
@@ -200,6 +268,13 @@ fn scaled(
 
 /// The time (UTC micros) of every row of a sort-key array, or the first row without one.
 pub fn times(array: &ArrayRef) -> Result<Vec<i64>, KeyFault> {
+    times_and_form(array).map(|(t, _)| t)
+}
+
+/// [`times`], and whether the array is a `Utf8` array whose every string is in the
+/// canonical form `YYYY-MM-DDTHH:MM:SS.ffffffZ` (so each string is a function of its time;
+/// see [`crate::keytext`]).
+pub fn times_and_form(array: &ArrayRef) -> Result<(Vec<i64>, bool), KeyFault> {
     let n = array.len();
     let mut out = Vec::with_capacity(n);
     let nulls = array.logical_nulls();
@@ -223,20 +298,21 @@ pub fn times(array: &ArrayRef) -> Result<Vec<i64>, KeyFault> {
                 None => return Err(KeyFault::Null { row }),
             }
         }
-        return Ok(out);
+        return Ok((out, false));
     }
+    let mut canonical = false;
     match array.data_type() {
         DataType::Utf8 => {
             let a = array.as_string::<i32>();
-            strings(n, |i| a.value(i), is_null, &mut out)?
+            canonical = strings(n, |i| a.value(i), is_null, &mut out)?;
         }
         DataType::LargeUtf8 => {
             let a = array.as_string::<i64>();
-            strings(n, |i| a.value(i), is_null, &mut out)?
+            strings(n, |i| a.value(i), is_null, &mut out)?;
         }
         DataType::Utf8View => {
             let a = array.as_string_view();
-            strings(n, |i| a.value(i), is_null, &mut out)?
+            strings(n, |i| a.value(i), is_null, &mut out)?;
         }
         DataType::Timestamp(unit, _) => {
             let values: &[i64] = match unit {
@@ -278,7 +354,7 @@ pub fn times(array: &ArrayRef) -> Result<Vec<i64>, KeyFault> {
             })
         }
     }
-    Ok(out)
+    Ok((out, canonical))
 }
 
 /// Times of a dictionary's values: per value, the time or the offending text.
@@ -364,6 +440,47 @@ mod tests {
             "2026-01-05T08:3a:13.260000Z",
         ] {
             assert_eq!(parse_time_str(text), parse_rfc3339_micros(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn batch_parsing_with_a_remembered_date_agrees_with_one_by_one() {
+        // Runs of one date with valid and broken clocks, dates that share a prefix, and
+        // the general parser's forms in between.
+        let mut s = 99u64;
+        let mut texts = Vec::new();
+        for i in 0..4000u64 {
+            s = s
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            let day =
+                ["2024-02-28", "2024-02-29", "2023-02-29", "2024-12-31"][(i / 7 % 4) as usize];
+            let clock = match (s >> 33) % 9 {
+                0 => "T24:00:00.000000Z".to_string(),
+                1 => "T08:30:13.26Z".to_string(),
+                2 => " 08:30:13.260000".to_string(),
+                3 => "T08:30:13.260000+02:00".to_string(),
+                4 => "T23:60:00.000000Z".to_string(),
+                _ => format!(
+                    "T{:02}:{:02}:{:02}.{:06}Z",
+                    (s >> 8) % 24,
+                    (s >> 16) % 60,
+                    (s >> 24) % 60,
+                    (s >> 40) % 1_000_000
+                ),
+            };
+            texts.push(format!("{day}{clock}"));
+        }
+        let mut parser = CanonicalParser::default();
+        for t in &texts {
+            assert_eq!(
+                parser.parse(t.as_bytes()),
+                parse_canonical(t.as_bytes()),
+                "{t}"
+            );
+            let one: ArrayRef = Arc::new(StringArray::from(vec![t.as_str()]));
+            let want = parse_time_str(t);
+            assert_eq!(times(&one).ok().map(|v| v[0]), want, "{t}");
         }
     }
 

@@ -13,7 +13,8 @@
 //!
 //! 1. [`plan`]: read the footers; check schemas and the key; choose per column how it
 //!    travels ([`repr`]: constant columns not at all, low-cardinality strings as
-//!    dictionary codes ([`dict`]), the rest as decoded).
+//!    dictionary codes ([`dict`]), a string key's canonical text not at all ([`keytext`]),
+//!    the rest as decoded).
 //! 2. Phase 1, [`runs`]: decode row groups in parallel ([`read`]); per row compute the
 //!    16-byte key (time, file, row; [`key`]) and the source digest; sort every decoded
 //!    chunk (≤ 64 Ki rows) by key while it is in cache ([`radix`]); keep chunks in memory
@@ -23,8 +24,9 @@
 //!    window's keys), spilled segments read a batch at a time (`pread`, decoded
 //!    zero-copy, freed once merged); intermediate merges only if the fan-in would not fit
 //!    in memory. Every
-//!    `--row-group-rows` merged rows are gathered (source slices read sequentially) and
-//!    encoded column-parallel into parts cut by size ([`output`]).
+//!    `--row-group-rows` merged rows are gathered (source slices read sequentially; key
+//!    text copied where carried, else formatted from the key) and encoded column-parallel
+//!    into parts cut by size ([`output`]).
 //! 4. Validation (row count, digest, time range of source vs view, strictly increasing
 //!    keys), receipt, manifest, atomic publish ([`view`]).
 //!
@@ -63,6 +65,7 @@ pub mod error;
 pub mod fault;
 pub mod floor;
 pub mod key;
+pub mod keytext;
 pub mod merge;
 pub mod output;
 pub mod parity;

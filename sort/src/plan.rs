@@ -7,6 +7,9 @@
 //! 2. Choose each column's representation from the footers alone ([`crate::repr`]):
 //!    constant (not carried), dictionary codes, or plain; view types are read as their
 //!    offset-based twins, so gathered batches never drag foreign buffers into spill files.
+//!    A `Utf8` sort key is left out of the work schema: chunks whose strings are all
+//!    canonical regenerate them from the key, the others carry them as an extra last
+//!    column ([`crate::keytext`]; work schema vs text schema).
 //!    The read schema (parquet reader hints) and the work schema (what travels through
 //!    sorting and spilling) follow.
 //! 3. List the row groups in (file, row group) order with their first row number: the read
@@ -33,6 +36,7 @@ use sluice_storage::object::{is_remote, RowGroupPrefetcher};
 
 use crate::error::{Result, SortError};
 use crate::key;
+use crate::keytext::KEY_TEXT;
 use crate::repr::{
     check_constant, codes_to_dictionary, plan_column, repeat_constant, ColumnPlan, Repr,
 };
@@ -73,8 +77,15 @@ pub struct SourcePlan {
     pub key_index: usize,
     pub total_rows: u64,
     pub tasks: Vec<RowGroupTask>,
-    /// Schema of batches as they travel (codes as `UInt32`).
+    /// Schema of batches as they travel (codes as `UInt32`; a [`Self::key_text`] key
+    /// column left out).
     pub work_schema: SchemaRef,
+    /// The key is a `Utf8` column regenerated from the key where its strings are
+    /// canonical ([`crate::keytext`]): it is not a work column; chunks with other strings
+    /// carry them as an extra last column ([`Self::text_schema`]).
+    pub key_text: bool,
+    /// The work schema plus the key-text column ([`crate::keytext::KEY_TEXT`]).
+    pub text_schema: SchemaRef,
     /// Dictionary values per column, fixed once phase 1 has read everything.
     frozen: OnceLock<Vec<Option<ArrayRef>>>,
     /// For sources in S3: ranged GETs of the tasks' row groups, ahead of decoding.
@@ -234,16 +245,25 @@ impl SourcePlan {
                 .collect::<Vec<_>>(),
             schema.metadata().clone(),
         ));
-        let work_schema = Arc::new(Schema::new(
-            schema
-                .fields()
-                .iter()
-                .zip(&columns)
-                .filter_map(|(f, c)| match c.repr {
-                    Repr::Codes(_) => Some(Field::new(f.name(), DataType::UInt32, f.is_nullable())),
-                    Repr::Plain => Some(Field::new(f.name(), c.read_type.clone(), f.is_nullable())),
-                    Repr::Constant(_) => None,
-                })
+        let key_plan = &columns[key_index];
+        let key_text = matches!(key_plan.repr, Repr::Plain) && key_plan.read_type == DataType::Utf8;
+        let work_fields: Vec<Field> = schema
+            .fields()
+            .iter()
+            .zip(&columns)
+            .enumerate()
+            .filter_map(|(i, (f, c))| match c.repr {
+                _ if key_text && i == key_index => None,
+                Repr::Codes(_) => Some(Field::new(f.name(), DataType::UInt32, f.is_nullable())),
+                Repr::Plain => Some(Field::new(f.name(), c.read_type.clone(), f.is_nullable())),
+                Repr::Constant(_) => None,
+            })
+            .collect();
+        let work_schema = Arc::new(Schema::new(work_fields.clone()));
+        let text_schema = Arc::new(Schema::new(
+            work_fields
+                .into_iter()
+                .chain([Field::new(KEY_TEXT, DataType::Utf8, false)])
                 .collect::<Vec<_>>(),
         ));
 
@@ -305,6 +325,8 @@ impl SourcePlan {
             total_rows,
             tasks,
             work_schema,
+            key_text,
+            text_schema,
             frozen: OnceLock::new(),
             prefetch,
         })
@@ -316,10 +338,14 @@ impl SourcePlan {
     }
 
     /// Convert a batch as read into the work representation: codes for [`Repr::Codes`],
-    /// constants checked and dropped.
-    pub fn to_work(&self, batch: &RecordBatch) -> Result<RecordBatch> {
-        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.work_schema.fields().len());
-        for (a, c) in batch.columns().iter().zip(&self.columns) {
+    /// constants checked and dropped; with [`Self::key_text`], the key column dropped
+    /// when `canonical` (every string regenerates from its time), else moved last.
+    pub fn to_work(&self, batch: &RecordBatch, canonical: bool) -> Result<RecordBatch> {
+        let mut columns: Vec<ArrayRef> = Vec::with_capacity(self.text_schema.fields().len());
+        for (i, (a, c)) in batch.columns().iter().zip(&self.columns).enumerate() {
+            if self.key_text && i == self.key_index {
+                continue;
+            }
             match &c.repr {
                 Repr::Codes(d) => columns.push(match d.encode(a.as_ref()) {
                     Some(codes) => Arc::new(codes),
@@ -329,8 +355,14 @@ impl SourcePlan {
                 Repr::Constant(cell) => check_constant(cell, &c.name, a, &self.output_id)?,
             }
         }
+        let schema = if self.key_text && !canonical {
+            columns.push(batch.column(self.key_index).clone());
+            self.text_schema.clone()
+        } else {
+            self.work_schema.clone()
+        };
         let options = RecordBatchOptions::new().with_row_count(Some(batch.num_rows()));
-        RecordBatch::try_new_with_options(self.work_schema.clone(), columns, &options)
+        RecordBatch::try_new_with_options(schema, columns, &options)
             .map_err(|e| SortError::parquet(&self.files[0].path, e))
     }
 
@@ -348,14 +380,27 @@ impl SourcePlan {
     }
 
     /// The arrays handed to the parquet writer for `rows` rows whose carried columns are
-    /// `work`: codes become dictionary arrays over the frozen values, constants are
-    /// repeated. Call [`Self::freeze`] first.
-    pub fn to_output(&self, work: Vec<ArrayRef>, rows: usize) -> Result<Vec<ArrayRef>> {
+    /// `work` (with [`Self::key_text`], followed by the rebuilt key column): codes become
+    /// dictionary arrays over the frozen values, constants are repeated. Call
+    /// [`Self::freeze`] first.
+    pub fn to_output(&self, mut work: Vec<ArrayRef>, rows: usize) -> Result<Vec<ArrayRef>> {
         self.freeze();
         let frozen = self.frozen.get().map(Vec::as_slice).unwrap_or(&[]);
+        let mut key_text = None;
+        if self.key_text {
+            key_text = work.pop();
+        }
         let mut work = work.into_iter();
         let mut out = Vec::with_capacity(self.columns.len());
         for (i, c) in self.columns.iter().enumerate() {
+            if self.key_text && i == self.key_index {
+                out.push(
+                    key_text
+                        .take()
+                        .ok_or_else(|| SortError::Internal("key text column".into()))?,
+                );
+                continue;
+            }
             out.push(match &c.repr {
                 Repr::Constant(cell) => match cell.get() {
                     Some(v) => repeat_constant(v, rows)?,

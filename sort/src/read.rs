@@ -5,20 +5,22 @@
 //!    a null or unparseable time fails naming the file, the row and the value;
 //! 2. the source side of the multiset digest, on the batch *as read* (so the digest
 //!    covers the reader's output, not our conversion of it);
-//! 3. the conversion to the work representation (dictionary codes);
+//! 3. the conversion to the work representation (dictionary codes; a key column of
+//!    canonical strings dropped, to be regenerated from the key: `keytext`);
 //! 4. ([`decode_task`]) the sort of the chunk by key, while it is hot in cache.
 
 use std::fs::File;
 
-use arrow_array::{RecordBatch, RecordBatchOptions, UInt32Array};
+use arrow_array::{ArrayRef, RecordBatch, RecordBatchOptions, UInt32Array};
 use arrow_select::take::take;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use parquet::file::reader::ChunkReader;
-use sluice_storage::digest::{digest_batch, RowDigest};
+use sluice_storage::digest::{RowDigest, RowLanes};
 
 use crate::error::{Result, SortError};
 use crate::key::{self, KeyFault};
 use crate::plan::{RowGroupTask, SourcePlan};
+use crate::repr::Repr;
 
 /// Rows per decoded batch.
 pub const READ_BATCH_ROWS: usize = 64 * 1024;
@@ -139,6 +141,25 @@ fn decode_row_group<R: ChunkReader + 'static>(
         .collect()
 }
 
+/// The multiset digest (`sluice_storage::digest`) of rows given as the plan's columns
+/// (source types: a batch as read, or the arrays handed to the encoder). A constant
+/// column's value is hashed once and folded into every row without a pass over them
+/// (the same digest, `RowLanes::fold_constant`): decoded batches are checked to hold only
+/// that value (`SourcePlan::to_work`), output arrays repeat it.
+pub fn digest_columns(plan: &SourcePlan, columns: &[ArrayRef]) -> Result<RowDigest> {
+    let rows = columns.first().map_or(0, |a| a.len());
+    let mut lanes = RowLanes::new(rows);
+    for (i, (c, a)) in plan.columns.iter().zip(columns).enumerate() {
+        match c.repr {
+            Repr::Constant(_) if rows > 0 => lanes.fold_constant(i, &c.name, &a.slice(0, 1))?,
+            _ => lanes.fold_column(i, &c.name, a)?,
+        }
+    }
+    let mut d = RowDigest::default();
+    lanes.finish().for_each(|h| d.add(h));
+    Ok(d)
+}
+
 /// Steps 1-3 for one batch as read, whose first row is row `first_row` of file `file`.
 pub fn decode_chunk(
     plan: &SourcePlan,
@@ -147,31 +168,32 @@ pub fn decode_chunk(
     batch: &RecordBatch,
 ) -> Result<(Chunk, SourceStats)> {
     let path = &plan.files[file as usize].path;
-    let times = key::times(batch.column(plan.key_index)).map_err(|fault| match fault {
-        KeyFault::Null { row } => SortError::SortKeyNull {
-            file: path.clone(),
-            row: first_row + row as u64,
-            column: plan.key_name().to_string(),
-        },
-        KeyFault::Unparseable { row, value } => SortError::SortKeyUnparseable {
-            file: path.clone(),
-            row: first_row + row as u64,
-            column: plan.key_name().to_string(),
-            value,
-        },
-    })?;
+    let (times, canonical) =
+        key::times_and_form(batch.column(plan.key_index)).map_err(|fault| match fault {
+            KeyFault::Null { row } => SortError::SortKeyNull {
+                file: path.clone(),
+                row: first_row + row as u64,
+                column: plan.key_name().to_string(),
+            },
+            KeyFault::Unparseable { row, value } => SortError::SortKeyUnparseable {
+                file: path.clone(),
+                row: first_row + row as u64,
+                column: plan.key_name().to_string(),
+                value,
+            },
+        })?;
     let keys: Vec<u128> = times
         .iter()
         .enumerate()
         .map(|(i, &t)| key::pack(t, file, first_row + i as u64))
         .collect();
-    let digest = digest_batch(batch)?;
+    let digest = digest_columns(plan, batch.columns())?;
     let stats = SourceStats {
         digest,
         min_time: times.iter().copied().min(),
         max_time: times.iter().copied().max(),
     };
-    let batch = plan.to_work(batch)?;
+    let batch = plan.to_work(batch, canonical)?;
     Ok((Chunk { batch, keys }, stats))
 }
 

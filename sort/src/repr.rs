@@ -156,6 +156,11 @@ fn all_equal(array: &dyn Array, value: &dyn Array) -> bool {
     if let (Some(a), Some(v)) = (array.as_any_dictionary_opt(), value.as_any_dictionary_opt()) {
         // Compare each dictionary value a row refers to with the constant's value.
         let want = v.values().slice(v.normalized_keys()[0], 1);
+        if a.values().len() == 1 {
+            // Every key of a valid dictionary array indexes its values: with one value and
+            // no nulls, every row holds it (the common case: a pin's dictionary page).
+            return a.values().as_ref() == want.as_ref();
+        }
         let mut checked = vec![false; a.values().len()];
         for k in a.normalized_keys() {
             if k >= checked.len() {
@@ -273,6 +278,15 @@ mod tests {
                 .collect::<DictionaryArray<Int32Type>>(),
         );
         assert!(check_constant(&d, "d", &y, "o").is_err());
+        let q: ArrayRef = Arc::new(
+            vec!["q", "q"]
+                .into_iter()
+                .collect::<DictionaryArray<Int32Type>>(),
+        );
+        assert!(
+            check_constant(&d, "d", &q, "o").is_err(),
+            "a one-value dictionary of another value"
+        );
         let s = OnceLock::new();
         let z: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), None]));
         assert!(

@@ -28,6 +28,7 @@ use rayon::prelude::*;
 
 use crate::config::MemoryBudget;
 use crate::error::Result;
+use crate::keytext::carries_text;
 use crate::plan::SourcePlan;
 use crate::read::{decode_task, Chunk, SourceStats};
 use crate::spill::file::{SpillRun, SpillWriter};
@@ -76,20 +77,31 @@ pub fn spill_batch_rows(bytes_per_row: u64, sources: usize, budget: &MemoryBudge
     (per_source / bytes_per_row.max(1)).clamp(256, 8192) as usize
 }
 
-/// One spill file per worker thread, created on first use.
+/// One spill file per worker thread and work schema (chunks that carry the key text,
+/// `keytext`, go to a second file), created on first use.
 struct ThreadFiles<'a> {
     space: &'a Arc<TempSpace>,
     plan: &'a SourcePlan,
-    files: Vec<Mutex<Option<SpillWriter>>>,
+    files: Vec<Mutex<[Option<SpillWriter>; 2]>>,
 }
 
 impl ThreadFiles<'_> {
     /// Write a sorted chunk as one segment of the calling thread's file.
     fn spill(&self, chunk: &Chunk, rows_per_batch: usize) -> Result<()> {
         let i = rayon::current_thread_index().unwrap_or(0) % self.files.len();
-        let mut slot = self.files[i].lock().unwrap_or_else(|p| p.into_inner());
+        let mut slots = self.files[i].lock().unwrap_or_else(|p| p.into_inner());
+        let text = carries_text(
+            chunk.batch.schema_ref(),
+            self.plan.work_schema.fields().len(),
+        );
+        let slot = &mut slots[usize::from(text)];
         if slot.is_none() {
-            *slot = Some(SpillWriter::create(self.space, &self.plan.work_schema)?);
+            let schema = if text {
+                &self.plan.text_schema
+            } else {
+                &self.plan.work_schema
+            };
+            *slot = Some(SpillWriter::create(self.space, schema)?);
         }
         match slot.as_mut() {
             Some(w) => w.write_segment(&chunk.batch, &chunk.keys, rows_per_batch),
@@ -100,7 +112,8 @@ impl ThreadFiles<'_> {
     fn finish(self) -> Result<Vec<Run>> {
         let mut runs = Vec::new();
         for f in self.files {
-            if let Some(w) = f.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            let slots = f.into_inner().unwrap_or_else(|p| p.into_inner());
+            for w in slots.into_iter().flatten() {
                 runs.push(Run::Spilled(w.finish()?));
             }
         }
@@ -120,7 +133,7 @@ pub fn generate_runs(
     let files = ThreadFiles {
         space,
         plan,
-        files: (0..threads).map(|_| Mutex::new(None)).collect(),
+        files: (0..threads).map(|_| Mutex::new([None, None])).collect(),
     };
     let expected_chunks: usize = tasks
         .iter()

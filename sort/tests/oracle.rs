@@ -115,6 +115,19 @@ fn mixed_encodings_and_heavy_ties() {
 }
 
 #[test]
+fn non_canonical_key_strings_are_carried_byte_for_byte() {
+    // Odd files mix other forms of the instants into canonical ones: their chunks carry
+    // the strings, the others regenerate them from the key; spilled, merged ahead and
+    // gathered together, every string must come out exactly as written.
+    let mut spec = DatasetSpec::new(4, vec![2500, 3000, 1800, 2200]);
+    spec.encoding = Encoding::Mixed;
+    spec.distinct_times = 900;
+    spec.row_group_rows = 300;
+    spec.odd_time_forms = true;
+    check_dataset(spec);
+}
+
+#[test]
 fn seeded_random_shapes() {
     let mut rng = Rng(77);
     for round in 0..3 {

@@ -472,6 +472,9 @@ fn for_each_dict_hash(
 pub struct RowLanes {
     lo: Vec<u64>,
     hi: Vec<u64>,
+    /// What columns folded with [`RowLanes::fold_constant`] add to every row's lanes.
+    all_lo: u64,
+    all_hi: u64,
 }
 
 impl RowLanes {
@@ -480,7 +483,31 @@ impl RowLanes {
         RowLanes {
             lo: vec![0; rows],
             hi: vec![0; rows],
+            all_lo: 0,
+            all_hi: 0,
         }
+    }
+
+    /// Fold column `index` (named `name`) whose every row holds the value of the one-row
+    /// array `value`, without a pass over the rows: the lanes are linear, so the value's
+    /// hash is combined once and applied to every row by [`RowLanes::finish`]. The result
+    /// is exactly that of [`RowLanes::fold_column`] on the repeated array; the caller must
+    /// know every row holds that value.
+    pub fn fold_constant(&mut self, index: usize, name: &str, value: &ArrayRef) -> Result<()> {
+        if value.len() != 1 {
+            return Err(StorageError::InvalidArgument(format!(
+                "column {name:?}: a constant is one value, not {}",
+                value.len()
+            )));
+        }
+        let tag =
+            type_tag(value.data_type()).ok_or_else(|| unsupported(name, value.data_type()))?;
+        let col = Col::new(index, name, tag);
+        let mut x = 0;
+        for_each_dict_hash(&col, name, value.as_ref(), |_, h| x = h)?;
+        self.all_lo = self.all_lo.wrapping_add(x);
+        self.all_hi ^= x.rotate_left(col.rot);
+        Ok(())
     }
 
     /// Fold column `index` (named `name`) into the lanes; `array.len()` must equal the
@@ -498,10 +525,11 @@ impl RowLanes {
 
     /// The finished 128-bit row hashes.
     pub fn finish(&self) -> impl Iterator<Item = u128> + '_ {
+        let (all_lo, all_hi) = (self.all_lo, self.all_hi);
         self.lo
             .iter()
             .zip(&self.hi)
-            .map(|(&lo, &hi)| finish_row(lo, hi))
+            .map(move |(&lo, &hi)| finish_row(lo.wrapping_add(all_lo), hi ^ all_hi))
     }
 }
 
@@ -725,6 +753,24 @@ mod tests {
     const PINNED_EMPTY: u64 = 3096840761329300690;
     const PINNED_TS: u64 = 5902320065836244038;
     const PINNED_SUM: &str = "dc61c8060cc8cb4bfb5e561416073cc4";
+
+    #[test]
+    fn constant_folds_equal_folding_the_repeated_column() {
+        let r = rows(50, 4);
+        let ident: Vec<usize> = (0..50).collect();
+        let b = batch(&r, &ident, Strings::Dict);
+        let constant: ArrayRef = Arc::new(StringArray::from(vec!["pin"; 50]));
+        let mut full = RowLanes::new(50);
+        let mut folded = RowLanes::new(50);
+        for (i, a) in b.columns().iter().enumerate() {
+            full.fold_column(i, "c", a).unwrap();
+            folded.fold_column(i, "c", a).unwrap();
+        }
+        full.fold_column(4, "k", &constant).unwrap();
+        folded.fold_constant(4, "k", &constant.slice(7, 1)).unwrap();
+        assert!(full.finish().eq(folded.finish()));
+        assert!(folded.fold_constant(5, "k", &constant).is_err());
+    }
 
     #[test]
     fn unsupported_types_are_refused() {

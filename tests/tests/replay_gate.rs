@@ -223,8 +223,14 @@ fn bus_flag_chooses_the_file_bus_and_refuses_unknown_schemes() {
     let elsewhere = d.path().join("other-eb");
     write_traffic_view(&eng, &good_rows(50), 20);
 
-    // Unknown schemes fail before anything is written.
-    for url in ["s3://bucket/eb", "eb-without-scheme", "kafka://no-port"] {
+    // Unknown schemes and malformed Kafka URLs (options included) fail before anything is
+    // written.
+    for (url, code) in [
+        ("s3://bucket/eb", "BUS_URL_UNSUPPORTED"),
+        ("eb-without-scheme", "BUS_URL_UNSUPPORTED"),
+        ("kafka://", "KAFKA_URL_INVALID"),
+        ("kafka://h:9?in_flight=9", "KAFKA_URL_INVALID"),
+    ] {
         let (o, _) = replay(
             cmd,
             &runs,
@@ -233,7 +239,7 @@ fn bus_flag_chooses_the_file_bus_and_refuses_unknown_schemes() {
         );
         assert_eq!(o.status.code(), Some(1), "{url}");
         assert!(
-            stderr(&o).starts_with("error[BUS_URL_UNSUPPORTED]"),
+            stderr(&o).starts_with(&format!("error[{code}]")),
             "{url}: {}",
             stderr(&o)
         );

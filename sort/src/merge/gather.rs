@@ -13,7 +13,8 @@
 //! ```
 //!
 //! Strings take two passes (lengths, then bytes). Types without a kernel here fall back to
-//! `interleave`.
+//! `interleave`. The key column's text is rebuilt by [`gather_key_text`]: copied from
+//! pieces that carry it, formatted from the row's key elsewhere ([`crate::keytext`]).
 
 use std::sync::Arc;
 
@@ -21,7 +22,7 @@ use arrow_array::cast::AsArray;
 use arrow_array::types::{BinaryType, ByteArrayType, LargeBinaryType, LargeUtf8Type, Utf8Type};
 use arrow_array::{
     downcast_primitive_array, Array, ArrayRef, BooleanArray, GenericByteArray, OffsetSizeTrait,
-    PrimitiveArray, RecordBatch,
+    PrimitiveArray, RecordBatch, StringArray,
 };
 use arrow_buffer::{
     ArrowNativeType, BooleanBuffer, Buffer, NullBuffer, OffsetBuffer, ScalarBuffer,
@@ -29,6 +30,8 @@ use arrow_buffer::{
 use arrow_schema::DataType;
 
 use crate::error::{Result, SortError};
+use crate::key;
+use crate::keytext::{carries_text, TextFormatter, TEXT_LEN};
 
 /// A contiguous slice of one source batch taking part in a gather.
 #[derive(Debug, Clone)]
@@ -311,6 +314,107 @@ fn gather_primitive<T: arrow_array::ArrowPrimitiveType>(
     let nulls = scatter_nulls(&dyns, pos, n);
     let dt = pieces[0].batch.column(column).data_type().clone();
     Arc::new(PrimitiveArray::<T>::new(ScalarBuffer::from(values), nulls).with_data_type(dt))
+}
+
+/// The key column's text for the rows of `pieces` (see [`crate::keytext`]): pieces whose
+/// batch carries it (column `at`, [`crate::keytext::KEY_TEXT`]) have their strings copied; the rows of the
+/// others get the canonical text of their key's time. `keys` are the rows' keys in output
+/// order.
+pub fn gather_key_text(
+    pieces: &[Piece],
+    at: usize,
+    positions: Positions,
+    keys: &[u128],
+) -> Result<ArrayRef> {
+    let (pos, n) = (positions.pos, positions.len());
+    if keys.len() != n || pieces.iter().map(|p| p.len).sum::<usize>() != n {
+        return Err(SortError::Internal(
+            "gather: key text rows do not match".into(),
+        ));
+    }
+    let carried: Vec<Option<&StringArray>> = pieces
+        .iter()
+        .map(|p| {
+            carries_text(p.batch.schema_ref(), at).then(|| p.batch.column(at).as_string::<i32>())
+        })
+        .collect();
+    let mut fmt = TextFormatter::default();
+    if carried.iter().all(Option::is_none) {
+        // The common case: every string regenerated, in output (= time) order.
+        let mut data: Vec<u8> = Vec::with_capacity(n * TEXT_LEN);
+        let mut slot = [0u8; TEXT_LEN];
+        for &k in keys {
+            fmt.write(key::time_of(k), &mut slot);
+            data.extend_from_slice(&slot);
+        }
+        let offsets = (0..=n)
+            .map(|i| {
+                i32::try_from(i * TEXT_LEN).map_err(|_| {
+                    SortError::Internal("gathered key text exceeds the offset range".into())
+                })
+            })
+            .collect::<Result<Vec<i32>>>()?;
+        // SAFETY: ASCII bytes, and the offsets (0, 27, 54, ...) delimit whole strings
+        // ending at `data.len()`.
+        let array = unsafe {
+            StringArray::new_unchecked(
+                OffsetBuffer::new(ScalarBuffer::from(offsets)),
+                Buffer::from_vec(data),
+                None,
+            )
+        };
+        return Ok(Arc::new(array));
+    }
+    // Mixed: lengths at output positions, then each value copied or written in place.
+    let mut starts = vec![0usize; n + 1];
+    let mut base = 0;
+    for (p, c) in pieces.iter().zip(&carried) {
+        for j in 0..p.len {
+            starts[pos[base + j] as usize + 1] = match c {
+                Some(a) => a.value_length(p.start + j) as usize,
+                None => TEXT_LEN,
+            };
+        }
+        base += p.len;
+    }
+    for i in 0..n {
+        starts[i + 1] += starts[i];
+    }
+    let offsets = starts
+        .iter()
+        .map(|&s| {
+            i32::try_from(s).map_err(|_| {
+                SortError::Internal("gathered key text exceeds the offset range".into())
+            })
+        })
+        .collect::<Result<Vec<i32>>>()?;
+    let mut data = vec![0u8; starts[n]];
+    let mut base = 0;
+    for (p, c) in pieces.iter().zip(&carried) {
+        for j in 0..p.len {
+            let o = pos[base + j] as usize;
+            let dst = &mut data[starts[o]..starts[o + 1]];
+            match c {
+                Some(a) => dst.copy_from_slice(a.value(p.start + j).as_bytes()),
+                None => {
+                    if let Some(slot) = dst.first_chunk_mut::<TEXT_LEN>() {
+                        fmt.write(key::time_of(keys[o]), slot);
+                    }
+                }
+            }
+        }
+        base += p.len;
+    }
+    // SAFETY: every range `starts[o]..starts[o + 1]` holds either a copy of a whole value
+    // of a `Utf8` array or ASCII text; together they tile `0..data.len()`.
+    let array = unsafe {
+        StringArray::new_unchecked(
+            OffsetBuffer::new(ScalarBuffer::from(offsets)),
+            Buffer::from_vec(data),
+            None,
+        )
+    };
+    Ok(Arc::new(array))
 }
 
 /// Any other type: arrow's `interleave` with indices rebuilt in output order.

@@ -42,6 +42,7 @@ use arrow_schema::Schema;
 use rayon::prelude::*;
 
 use crate::error::{Result, SortError};
+use crate::keytext::carries_text;
 use crate::plan::SourcePlan;
 use crate::read::Chunk;
 use crate::runs::Run;
@@ -98,17 +99,26 @@ impl Source {
             Source::Segment(_, s) => s.rows,
         }
     }
+
+    /// Whether its batches carry the key text after `work_columns` work columns
+    /// ([`crate::keytext`]).
+    pub fn carries_text(&self, work_columns: usize) -> bool {
+        match self {
+            Source::Chunk(c) => carries_text(c.batch.schema_ref(), work_columns),
+            Source::Segment(r, _) => carries_text(r.work_schema(), work_columns),
+        }
+    }
 }
 
 /// Open spilled runs and list every merge source: one per in-memory chunk and one per
 /// spilled segment.
-pub fn sources(runs: Vec<Run>, work_schema: &Schema) -> Result<Vec<Source>> {
+pub fn sources(runs: Vec<Run>) -> Result<Vec<Source>> {
     let mut out = Vec::new();
     for run in runs {
         match run {
             Run::Memory(chunks) => out.extend(chunks.into_iter().map(Source::Chunk)),
             Run::Spilled(spill) => {
-                let reader = Arc::new(SpillReader::open(spill, work_schema)?);
+                let reader = Arc::new(SpillReader::open(spill)?);
                 for seg in reader.segments().to_vec() {
                     out.push(Source::Segment(reader.clone(), seg));
                 }
@@ -136,15 +146,20 @@ impl MergedChunk {
     }
 }
 
-/// Gather the first `columns` columns of a chunk, columns in parallel.
-pub fn gather_chunk(chunk: &MergedChunk, columns: usize) -> Result<Vec<ArrayRef>> {
+/// Gather the first `columns` columns of a chunk, columns in parallel; with `key_text`,
+/// one more: the key's text, copied from pieces that carry it, regenerated from the keys
+/// elsewhere ([`crate::keytext`]).
+pub fn gather_chunk(chunk: &MergedChunk, columns: usize, key_text: bool) -> Result<Vec<ArrayRef>> {
     if chunk.out_pos.len() != chunk.rows() {
         return Err(SortError::Internal("merged chunk positions".into()));
     }
     let positions = gather::Positions::new(&chunk.out_pos)?;
-    (0..columns)
+    (0..columns + usize::from(key_text))
         .into_par_iter()
-        .map(|c| gather::gather_column(&chunk.pieces, c, positions))
+        .map(|c| match c < columns {
+            true => gather::gather_column(&chunk.pieces, c, positions),
+            false => gather::gather_key_text(&chunk.pieces, columns, positions, &chunk.keys),
+        })
         .collect()
 }
 
@@ -363,16 +378,24 @@ pub fn merge_into_spill(
     space: &Arc<TempSpace>,
     rows_per_batch: usize,
 ) -> Result<Source> {
+    // The merged segment carries the key text if any of its sources does (the rows of
+    // the others get theirs regenerated from the key).
+    let columns = plan.work_schema.fields().len();
+    let text = sources.iter().any(|s| s.carries_text(columns));
     let mut merger = Merger::new(sources, &plan.work_schema, rows_per_batch.max(4096));
-    let mut writer = SpillWriter::create(space, &plan.work_schema)?;
+    let schema = if text {
+        &plan.text_schema
+    } else {
+        &plan.work_schema
+    };
+    let mut writer = SpillWriter::create(space, schema)?;
     writer.begin_segment();
-    let columns = merger.work_columns();
     let mut pending = merger.next_chunk(rows_per_batch)?;
     while let Some(chunk) = pending {
         let (next, written) = rayon::join(
             || merger.next_chunk(rows_per_batch),
             || -> Result<()> {
-                let cols = gather_chunk(&chunk, columns)?;
+                let cols = gather_chunk(&chunk, columns, text)?;
                 writer.write(cols, &chunk.keys)
             },
         );
@@ -381,7 +404,7 @@ pub fn merge_into_spill(
         pending = next?;
     }
     drop(merger);
-    let run = Arc::new(SpillReader::open(writer.finish()?, &plan.work_schema)?);
+    let run = Arc::new(SpillReader::open(writer.finish()?)?);
     let seg = run.segments().first().copied().unwrap_or(Segment {
         first: 0,
         batches: 0,
@@ -443,7 +466,7 @@ mod tests {
         let mut out = Vec::new();
         while let Some(c) = m.next_chunk(rows).unwrap() {
             assert!(c.rows() == rows || out.len() + c.rows() > 0);
-            let cols = gather_chunk(&c, 1).unwrap();
+            let cols = gather_chunk(&c, 1, false).unwrap();
             let v = cols[0].as_any().downcast_ref::<UInt64Array>().unwrap();
             for (i, &k) in c.keys.iter().enumerate() {
                 assert_eq!(v.value(i), k as u64, "gathered row matches its key");

@@ -20,7 +20,7 @@ use std::sync::Arc;
 
 use arrow_array::ArrayRef;
 use rayon::prelude::*;
-use sluice_storage::digest::{RowDigest, RowLanes};
+use sluice_storage::digest::RowDigest;
 use sluice_storage::view::PartInfo;
 
 use super::{writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
@@ -62,13 +62,8 @@ pub fn digest_arrays(plan: &SourcePlan, columns: &[ArrayRef]) -> Result<RowDiges
     ranges
         .into_par_iter()
         .map(|(start, len)| {
-            let mut lanes = RowLanes::new(len);
-            for (i, (c, a)) in plan.columns.iter().zip(columns).enumerate() {
-                lanes.fold_column(i, &c.name, &a.slice(start, len))?;
-            }
-            let mut d = RowDigest::default();
-            lanes.finish().for_each(|h| d.add(h));
-            Ok(d)
+            let slices: Vec<ArrayRef> = columns.iter().map(|a| a.slice(start, len)).collect();
+            crate::read::digest_columns(plan, &slices)
         })
         .try_reduce(RowDigest::default, |a, b| Ok(a.merge(b)))
 }
@@ -127,7 +122,7 @@ pub fn write_view(
     dir: &Path,
     progress: &dyn Progress,
 ) -> Result<WrittenView> {
-    let sources = merge::sources(runs, &plan.work_schema)?;
+    let sources = merge::sources(runs)?;
     // A spilled source keeps up to BATCHES_PER_SOURCE of its batches mapped: as many
     // sources as fit the merge budget merge at once, the rest are merged ahead.
     let largest_batch = sources
@@ -173,7 +168,7 @@ pub fn write_view(
             last_key = Some(k);
             emitted += 1;
         }
-        let work = gather_chunk(&chunk, columns)?;
+        let work = gather_chunk(&chunk, columns, plan.key_text)?;
         let rows = chunk.rows();
         // Dropping the chunk's pieces frees spilled batches nothing reads any more.
         drop(chunk);

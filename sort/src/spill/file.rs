@@ -1,8 +1,10 @@
 //! Spill files: sorted segments written once and read back once, in order.
 //!
 //! Format: an Arrow IPC file (uncompressed; `docs/sort.md` has the measurements against
-//! lz4/zstd) whose schema is the work schema plus two `UInt64` columns holding the packed
-//! sort key (`__sluice_key_hi`, `__sluice_key_lo`). A file holds one or more **segments**:
+//! lz4/zstd) whose schema is the work schema (or the text schema, for chunks that carry
+//! their key strings: `crate::keytext`; one file per schema, the run remembers which)
+//! plus two `UInt64` columns holding the packed sort key (`__sluice_key_hi`,
+//! `__sluice_key_lo`). A file holds one or more **segments**:
 //! runs of consecutive batches whose rows are in key order (a sorted chunk of phase 1, or
 //! the output of an intermediate merge). The segment table lives in memory ([`Segment`]).
 //! Batches are read back one at a time with `pread` and decoded zero-copy from that buffer
@@ -89,6 +91,8 @@ pub struct SpillWriter {
     path: PathBuf,
     writer: FileWriter<Charged>,
     schema: SchemaRef,
+    /// The work schema (without the key columns).
+    work: SchemaRef,
     rows: u64,
     batches: usize,
     segments: Vec<Segment>,
@@ -111,6 +115,7 @@ impl SpillWriter {
             path,
             writer,
             schema,
+            work: Arc::new(work_schema.clone()),
             rows: 0,
             batches: 0,
             segments: Vec::new(),
@@ -200,6 +205,7 @@ impl SpillWriter {
         Ok(SpillRun {
             file,
             path: self.path,
+            work: self.work,
             bytes: written,
             rows: self.rows,
             segments: self.segments,
@@ -213,6 +219,8 @@ impl SpillWriter {
 pub struct SpillRun {
     file: File,
     path: PathBuf,
+    /// The work schema its batches were written with (without the key columns).
+    work: SchemaRef,
     bytes: u64,
     rows: u64,
     segments: Vec<Segment>,
@@ -264,8 +272,8 @@ impl std::fmt::Debug for SpillReader {
 }
 
 impl SpillReader {
-    /// Open a finished run whose work schema is `work_schema`: read its footer.
-    pub fn open(run: SpillRun, work_schema: &Schema) -> Result<Self> {
+    /// Open a finished run: read its footer.
+    pub fn open(run: SpillRun) -> Result<Self> {
         let path = run.path.clone();
         let bad = |what: &str| SortError::spill(&path, what);
         let len = run
@@ -299,7 +307,7 @@ impl SpillReader {
                 return Err(bad("batch block outside the file"));
             }
         }
-        let schema = spill_schema(work_schema);
+        let schema = spill_schema(&run.work);
         // SAFETY: this process wrote the file moments ago with the same schema (the writer
         // validated every array), and the anonymous file cannot be changed by others.
         let decoder = unsafe {
@@ -312,6 +320,11 @@ impl SpillReader {
             blocks,
             decoder,
         })
+    }
+
+    /// The work schema of the run's batches (they hold the key columns after it).
+    pub fn work_schema(&self) -> &SchemaRef {
+        &self.run.work
     }
 
     /// Batches in the run.
@@ -382,7 +395,7 @@ mod tests {
             .segments()
             .iter()
             .all(|s| s.batches == 9 && s.rows == 4096));
-        let reader = SpillReader::open(run, &schema).unwrap();
+        let reader = SpillReader::open(run).unwrap();
         assert_eq!(reader.rows(), 3 * 4096);
         assert_eq!(reader.num_batches(), 27);
         let mut seen = 0;

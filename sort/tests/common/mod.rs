@@ -60,6 +60,10 @@ pub struct DatasetSpec {
     /// Distinct time values (small = many ties).
     pub distinct_times: u64,
     pub encoding: Encoding,
+    /// Odd-numbered files write about one `ts_utc` in 400 in another accepted form of the
+    /// same instant (offsets, a space, no zone, 7 fraction digits, `z`): those chunks carry
+    /// their strings through the sort instead of regenerating them from the key.
+    pub odd_time_forms: bool,
 }
 
 impl DatasetSpec {
@@ -70,6 +74,7 @@ impl DatasetSpec {
             row_group_rows: 500,
             distinct_times: 5_000,
             encoding: Encoding::Dictionary,
+            odd_time_forms: false,
         }
     }
 }
@@ -147,6 +152,32 @@ pub fn event_batch(rng: &mut Rng, n: usize, first_flow: i64, distinct_times: u64
     .unwrap()
 }
 
+/// `batch` with about one `ts_utc` in 400 rewritten in another form of the same instant.
+pub fn with_odd_time_forms(batch: &RecordBatch, rng: &mut Rng) -> RecordBatch {
+    let k = batch.schema().index_of("ts_utc").unwrap();
+    let ts = batch.column(k).as_string::<i32>();
+    let odd: Vec<String> = (0..ts.len())
+        .map(|i| {
+            let s = ts.value(i).to_string();
+            if rng.below(400) != 0 {
+                return s;
+            }
+            let t = parse_rfc3339_micros(&s).unwrap();
+            let zoneless = &s[..s.len() - 1];
+            match rng.below(5) {
+                0 => zoneless.replacen('T', " ", 1),
+                1 => format!("{zoneless}+00:00"),
+                2 => format!("{}+02:00", &format_rfc3339_micros(t + 7_200_000_000)[..26]),
+                3 => format!("{zoneless}0Z"),
+                _ => format!("{zoneless}z"),
+            }
+        })
+        .collect();
+    let mut columns = batch.columns().to_vec();
+    columns[k] = Arc::new(StringArray::from(odd));
+    RecordBatch::try_new(batch.schema(), columns).unwrap()
+}
+
 /// Write one parquet file of `batch` with `rg_rows` rows per row group.
 pub fn write_parquet(path: &Path, batch: &RecordBatch, rg_rows: usize, dictionary: bool) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
@@ -174,7 +205,10 @@ pub fn generate(dir: &Path, spec: &DatasetSpec) -> Vec<PathBuf> {
     let mut paths = Vec::new();
     let mut flow = 0i64;
     for (i, &rows) in spec.file_rows.iter().enumerate() {
-        let batch = event_batch(&mut rng, rows, flow, spec.distinct_times);
+        let mut batch = event_batch(&mut rng, rows, flow, spec.distinct_times);
+        if spec.odd_time_forms && i % 2 == 1 {
+            batch = with_odd_time_forms(&batch, &mut rng);
+        }
         flow += rows as i64;
         let path = dir.join(format!("part-{i:05}.parquet"));
         let dictionary = match spec.encoding {

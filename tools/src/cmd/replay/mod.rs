@@ -179,14 +179,7 @@ pub fn options(args: Args) -> anyhow::Result<ReplayOptions> {
         None => BusTarget::RunDefault,
     };
     if args.no_create_topics {
-        match &mut bus {
-            BusTarget::Kafka { brokers } => {
-                let sep = if brokers.contains('?') { '&' } else { '?' };
-                brokers.push(sep);
-                brokers.push_str("create_topics=false");
-            }
-            _ => return Err(bad("--no-create-topics needs a kafka:// --bus".into())),
-        }
+        bus.no_create_topics().map_err(|why| bad(why.into()))?;
     }
     Ok(ReplayOptions {
         engine_root: args.engine_root,
