@@ -75,8 +75,21 @@ fn copy_in_pool(
     let _lock = ViewLock::acquire(&source.view_root, &source.output_id)?;
     let view_root = crate::view::canonical_view_root(&source.view_root)?;
     let dir = view_dir(&view_root, &source.output_id);
-    if !config.force && !matches!(inspect(&dir)?, ViewState::Absent) {
-        return Err(SortError::PartialExists { view_dir: dir });
+    if !config.force {
+        // The floor writes parts without a receipt: it never replaces anything unasked, and
+        // says what is there (a complete view is not a partial one).
+        match inspect(&dir)? {
+            ViewState::Absent | ViewState::Other => {}
+            ViewState::Receipt(_) => {
+                return Err(SortError::Config(format!(
+                    "{}: a complete view exists; the copy floor would replace it: use --force \
+                     or another --view-root",
+                    dir.display()
+                )))
+            }
+            ViewState::ManifestOnly => return Err(SortError::ReceiptMissing { view_dir: dir }),
+            ViewState::PartsOnly => return Err(SortError::PartialExists { view_dir: dir }),
+        }
     }
     let plan = SourcePlan::open(&source.output_id, &source.files, &config.sort_key)?;
     let mut staging = Staging::create(&view_root, &source.output_id)?;

@@ -230,6 +230,16 @@ fn copy_floor_writes_parts_without_receipt() {
         .args(["--copy-floor", "--force"]);
     run_json(c);
     assert_no_leftovers(&vr);
+    // Over a complete view the floor refuses with a usage error, not "partial", and leaves
+    // the view as it was.
+    let mut c = sort_output(&root);
+    c.arg("--view-root").arg(&vr).arg("--force");
+    run_json(c);
+    let receipt = std::fs::read(dir.join(RECEIPT_FILE)).unwrap();
+    let mut c = sort_output(&root);
+    c.arg("--view-root").arg(&vr).arg("--copy-floor");
+    expect_code(c, "INVALID_ARGUMENT");
+    assert_eq!(std::fs::read(dir.join(RECEIPT_FILE)).unwrap(), receipt);
 }
 
 /// A dataset of hand-made files for the error cases: `files` is (name, columns).
