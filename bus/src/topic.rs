@@ -14,6 +14,12 @@ use crate::publish;
 /// Most partitions a topic may have.
 pub const MAX_PARTITIONS: u32 = 1024;
 
+/// Lowest `zstd_level`: zstd's fast ("negative") levels trade ratio for speed; their
+/// frames are ordinary zstd frames, decoded exactly like any other level's.
+pub const MIN_ZSTD_LEVEL: i32 = -7;
+/// Highest `zstd_level`.
+pub const MAX_ZSTD_LEVEL: i32 = 22;
+
 /// Check a topic or group name: 1 to 200 bytes of `[A-Za-z0-9._-]`, not `.` or `..`.
 pub fn check_name(kind: &'static str, name: &str) -> Result<()> {
     let bad = |reason| {
@@ -58,8 +64,12 @@ pub fn check_config(partitions: u32, c: &TopicConfig) -> Result<()> {
     if c.index_interval_bytes == 0 {
         return bad("index_interval_bytes must be positive".into());
     }
-    if !(1..=22).contains(&c.zstd_level) {
-        return bad(format!("zstd_level must be 1 to 22, not {}", c.zstd_level));
+    if !(MIN_ZSTD_LEVEL..=MAX_ZSTD_LEVEL).contains(&c.zstd_level) || c.zstd_level == 0 {
+        return bad(format!(
+            "zstd_level must be {MIN_ZSTD_LEVEL} to -1 (zstd's fast levels) or 1 to \
+             {MAX_ZSTD_LEVEL}, not {}",
+            c.zstd_level
+        ));
     }
     Ok(())
 }
@@ -217,5 +227,15 @@ mod tests {
             ..TopicConfig::default()
         };
         assert!(check_config(1, &small).is_err());
+        let level = |zstd_level| TopicConfig {
+            zstd_level,
+            ..TopicConfig::default()
+        };
+        for ok in [MIN_ZSTD_LEVEL, -1, 1, MAX_ZSTD_LEVEL] {
+            assert!(check_config(1, &level(ok)).is_ok(), "{ok}");
+        }
+        for bad in [MIN_ZSTD_LEVEL - 1, 0, MAX_ZSTD_LEVEL + 1] {
+            assert!(check_config(1, &level(bad)).is_err(), "{bad}");
+        }
     }
 }

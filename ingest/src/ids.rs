@@ -63,8 +63,8 @@ pub fn parse_hex32(s: &str) -> Option<Hash32> {
     parse_hex::<32>(s)
 }
 
-/// `event_id` from its parts (the reference form; the envelope builder streams the same
-/// bytes into the hasher without building the string).
+/// `event_id` from its parts (the reference form; the envelope builder hashes the same
+/// bytes, two events at a time: `crate::sha256x2`).
 pub fn event_id(output_id: &str, primary_key: &[&str], pins: [&str; 4]) -> Hash32 {
     let mut h = Sha256::new();
     h.update(output_id.as_bytes());

@@ -21,7 +21,8 @@
 //! ```
 //!
 //! Modules: [`envelope`] (building and checking envelopes), [`ids`] (the platform's
-//! formulas), [`json`] (the byte-exact JSON writer), [`index`] (the dedupe LSM), [`receipts`]
+//! formulas), [`sha256x2`] (their sha256, two messages at a time), [`json`] (the byte-exact
+//! JSON writer), [`index`] (the dedupe LSM), [`receipts`]
 //! and [`quarantine`] (the logs), [`gate`] (state, recovery, reconciliation, decisions),
 //! [`pipeline`] (the two-thread gate), [`lookup`] and [`audit`] (read-only), [`sink`],
 //! [`bus_sink`] and [`kafka`] (where admitted events go: the file bus, or Kafka brokers),
@@ -44,6 +45,7 @@ pub mod quarantine;
 pub mod reason;
 pub mod receipts;
 pub mod replay;
+pub mod sha256x2;
 pub mod sink;
 
 pub use error::{IngestError, Result, SinkError};
