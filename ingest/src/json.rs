@@ -109,16 +109,36 @@ pub fn key_bytes(name: &str) -> Vec<u8> {
 }
 
 /// Skip a JSON string starting at `i` (a `"`); returns the index after its closing quote.
+/// Runs of plain bytes are skipped eight at a time (the envelopes' strings are mostly long
+/// hex ids and pins).
 fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
     i += 1;
-    while i < b.len() {
-        match b[i] {
+    loop {
+        while let Some(chunk) = b.get(i..i + 8) {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(chunk);
+            let w = u64::from_le_bytes(word);
+            if has_byte(w, b'"') | has_byte(w, b'\\') != 0 {
+                break;
+            }
+            i += 8;
+        }
+        match *b.get(i)? {
             b'\\' => i += 2,
             b'"' => return Some(i + 1),
             _ => i += 1,
         }
     }
-    None
+}
+
+/// Non-zero iff some byte of `w` equals `c` (the classic zero-byte test on `w ^ c…c`:
+/// exact when no byte matches, which is all the caller relies on).
+#[inline]
+fn has_byte(w: u64, c: u8) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    let x = w ^ (ONES * u64::from(c));
+    x.wrapping_sub(ONES) & !x & HIGHS
 }
 
 /// Skip one JSON value starting at `i`; returns the index after it. Only the structure is
@@ -170,35 +190,50 @@ fn skip_ws(b: &[u8], mut i: usize) -> usize {
 /// (`None` if `b` is not an object or has no such member). Keys are compared as raw bytes,
 /// so `key` must not need escaping.
 pub fn top_level_span(b: &[u8], key: &str) -> Option<std::ops::Range<usize>> {
+    let [span] = top_level_spans(b, [key]);
+    span
+}
+
+/// [`top_level_span`] of several keys in one pass over `b` (the first occurrence of each;
+/// the scan stops once every key is found). A member that cannot be parsed ends the scan:
+/// keys not found before it are `None`.
+pub fn top_level_spans<const N: usize>(
+    b: &[u8],
+    keys: [&str; N],
+) -> [Option<std::ops::Range<usize>>; N] {
+    let mut found: [Option<std::ops::Range<usize>>; N] = std::array::from_fn(|_| None);
+    let mut missing = N;
     let mut i = skip_ws(b, 0);
     if b.get(i) != Some(&b'{') {
-        return None;
+        return found;
     }
     i = skip_ws(b, i + 1);
-    if b.get(i) == Some(&b'}') {
-        return None;
-    }
-    loop {
-        if b.get(i) != Some(&b'"') {
-            return None;
-        }
-        let key_end = skip_string(b, i)?;
+    while missing > 0 && b.get(i) == Some(&b'"') {
+        let Some(key_end) = skip_string(b, i) else {
+            break;
+        };
         let name = &b[i + 1..key_end - 1];
         i = skip_ws(b, key_end);
         if b.get(i) != Some(&b':') {
-            return None;
+            break;
         }
         let vstart = skip_ws(b, i + 1);
-        let vend = skip_value(b, vstart)?;
-        if name == key.as_bytes() {
-            return Some(vstart..vend);
+        let Some(vend) = skip_value(b, vstart) else {
+            break;
+        };
+        for (k, slot) in keys.iter().zip(found.iter_mut()) {
+            if slot.is_none() && name == k.as_bytes() {
+                *slot = Some(vstart..vend);
+                missing -= 1;
+            }
         }
         i = skip_ws(b, vend);
         match b.get(i) {
             Some(b',') => i = skip_ws(b, i + 1),
-            _ => return None,
+            _ => break,
         }
     }
+    found
 }
 
 #[cfg(test)]
@@ -283,5 +318,55 @@ mod tests {
         assert_eq!(top_level_span(doc, "missing"), None);
         assert_eq!(top_level_span(b"[1]", "a"), None);
         assert_eq!(top_level_span(b"{\"a\":", "a"), None);
+    }
+
+    #[test]
+    fn spans_in_one_pass_equal_one_key_at_a_time() {
+        let docs: [&[u8]; 6] = [
+            br#"{"a":1,"b":{"a":2,"c":[1,"x"]},"c":"s\"q","a":3}"#,
+            br#" { "c" : null , "b":true }"#,
+            br#"{"a":1,"b":"#,
+            br#"[1,2]"#,
+            br#"{}"#,
+            br#"{"b":{"x":1}, "a":"z"} trailing"#,
+        ];
+        for d in docs {
+            let one: Vec<_> = ["a", "b", "c", "d"]
+                .iter()
+                .map(|k| top_level_span(d, k))
+                .collect();
+            let all = top_level_spans(d, ["a", "b", "c", "d"]);
+            assert_eq!(one, all.to_vec(), "{}", String::from_utf8_lossy(d));
+        }
+        let d = br#"{"a":1,"b":{"a":2},"c":"v"}"#;
+        let [c, a] = top_level_spans(d, ["c", "a"]);
+        assert_eq!(c.map(|r| &d[r]), Some(&br#""v""#[..]));
+        assert_eq!(a.map(|r| &d[r]), Some(&b"1"[..]));
+    }
+
+    #[test]
+    fn strings_are_skipped_whatever_their_length_and_escapes() {
+        // Escaped quotes, escaped backslashes and other escapes at every position relative
+        // to the 8-byte steps; serde_json agrees that each is one string.
+        for len in 0..40 {
+            for at in 0..=len {
+                for special in [&br#"\""#[..], &br#"\\"#[..], &br#"\n"#[..]] {
+                    let mut body = vec![b'a'; len];
+                    body.splice(at..at, special.iter().copied());
+                    let mut doc = b"\"".to_vec();
+                    doc.extend_from_slice(&body);
+                    doc.push(b'"');
+                    let string_end = doc.len();
+                    doc.extend_from_slice(b",1");
+                    assert_eq!(skip_string(&doc, 0), Some(string_end));
+                    assert!(serde_json::from_slice::<String>(&doc[..string_end]).is_ok());
+                }
+            }
+            let mut open = b"\"".to_vec();
+            open.extend(std::iter::repeat_n(b'x', len));
+            assert_eq!(skip_string(&open, 0), None, "unterminated, {len} bytes");
+            open.extend_from_slice(br#"\""#);
+            assert_eq!(skip_string(&open, 0), None, "ends in an escaped quote");
+        }
     }
 }

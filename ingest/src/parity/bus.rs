@@ -28,7 +28,7 @@ use super::Finding;
 use crate::error::{IngestError, Result};
 use crate::gate::start::StartOffsets;
 use crate::ids::{parse_hex32, partition_for};
-use crate::json::top_level_span;
+use crate::json::{top_level_span, top_level_spans};
 use crate::sink::Sink;
 
 /// What reading one topic found.
@@ -65,14 +65,18 @@ fn text_of<'a>(value: &'a [u8], span: Range<usize>) -> Option<std::borrow::Cow<'
     std::str::from_utf8(raw).ok().map(Into::into)
 }
 
-/// The partition-key text of an envelope: the first present key field of the payload,
-/// else the event id.
-fn key_text<'a>(value: &'a [u8], spec: &OutputSpec) -> Option<std::borrow::Cow<'a, str>> {
-    let payload = top_level_span(value, "payload")?;
-    let body = value.get(payload.clone())?;
+/// The partition-key text of an envelope (`payload` and `event_id` are the spans of its
+/// members): the first present key field of the payload, else the event id.
+fn key_text<'a>(
+    value: &'a [u8],
+    payload: Option<Range<usize>>,
+    event_id: Option<Range<usize>>,
+    spec: &OutputSpec,
+) -> Option<std::borrow::Cow<'a, str>> {
+    let body = value.get(payload?)?;
     for f in spec.partition_key_fields {
         let found = if *f == "event_id" {
-            top_level_span(value, "event_id").and_then(|s| text_of(value, s))
+            event_id.clone().and_then(|s| text_of(value, s))
         } else {
             top_level_span(body, f).and_then(|s| text_of(body, s))
         };
@@ -211,19 +215,23 @@ impl PartitionState<'_> {
             .into_par_iter()
             .map(|i| {
                 let value = pending.value(i);
-                let spec = top_level_span(value, "event_type")
+                // One pass over the envelope for the four members.
+                let [event_type, event_id, ts_utc, payload] =
+                    top_level_spans(value, ["event_type", "event_id", "ts_utc", "payload"]);
+                let spec = event_type
                     .and_then(|s| text_of(value, s))
                     .and_then(|t| outputs.iter().find(|o| o.id == t).copied());
                 Parsed {
-                    id: top_level_span(value, "event_id")
+                    id: event_id
+                        .clone()
                         .and_then(|s| text_of(value, s))
                         .and_then(|t| parse_hex32(&t)),
-                    ts: top_level_span(value, "ts_utc")
+                    ts: ts_utc
                         .and_then(|s| text_of(value, s))
                         .and_then(|t| parse_rfc3339_micros(&t)),
                     spec,
                     routed: spec
-                        .and_then(|s| key_text(value, s))
+                        .and_then(|s| key_text(value, payload, event_id, s))
                         .map(|k| partition_for(k.as_bytes(), partitions)),
                 }
             })
