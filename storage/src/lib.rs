@@ -21,6 +21,7 @@
 //! Data flow: `layout` finds files -> callers read them with `parquet` -> the sort writes a
 //! view whose receipt and manifest (`view`) are published with `publish`.
 
+pub mod check;
 pub mod digest;
 pub mod error;
 pub mod gen;

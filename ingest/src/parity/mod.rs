@@ -35,6 +35,7 @@ pub mod views;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+pub use sluice_storage::check::Check;
 use sluice_storage::outputs::OutputSpec;
 
 use crate::error::{IngestError, Result};
@@ -64,26 +65,15 @@ impl Finding {
     }
 }
 
-/// One check of the report (same shape as the view checks of `sluice-sort`).
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Check {
-    pub name: String,
-    pub ok: bool,
-    pub expected: String,
-    pub actual: String,
-    pub place: String,
-}
-
-impl Check {
-    fn zero(name: &str, what: &str, f: &Finding) -> Check {
-        Check {
-            name: name.to_string(),
-            ok: f.count == 0,
-            expected: format!("0 {what}"),
-            actual: format!("{} {what}", f.count),
-            place: f.first.clone().unwrap_or_default(),
-        }
-    }
+/// A check that counts findings of one kind: passes at zero, names the first.
+fn zero(name: &str, what: &str, f: &Finding) -> Check {
+    Check::verdict(
+        name,
+        f.count == 0,
+        format!("0 {what}"),
+        format!("{} {what}", f.count),
+        f.first.clone().unwrap_or_default(),
+    )
 }
 
 /// What to compare.
@@ -323,49 +313,49 @@ pub fn check_bus(
     }
     let without_id: u64 = view_counts.without_id.iter().sum();
     let checks = vec![
-        Check::zero(
+        zero(
             "bus_readable",
             "unreadable partitions",
             &bus_findings.unreadable,
         ),
-        Check::zero(
+        zero(
             "bus_records_parse",
             "malformed records",
             &bus_findings.malformed,
         ),
-        Check::zero(
+        zero(
             "all_admitted_or_quarantined",
             "view rows missing",
             &verdicts.missing,
         ),
-        Check::zero(
+        zero(
             "exactly_once",
             "events on the bus twice",
             &verdicts.exactly_once,
         ),
-        Check::zero("nothing_extra", "bus records in no view", &verdicts.extra),
-        Check::zero(
+        zero("nothing_extra", "bus records in no view", &verdicts.extra),
+        zero(
             "view_ids_unique",
             "repeated event ids in views",
             &verdicts.view_ids_unique,
         ),
-        Check::zero("topic", "events on a wrong topic", &verdicts.topic),
-        Check::zero(
+        zero("topic", "events on a wrong topic", &verdicts.topic),
+        zero(
             "topic_event_types",
             "records of a foreign event_type",
             &bus_findings.wrong_topic,
         ),
-        Check::zero(
+        zero(
             "partition_routing",
             "records in a wrong partition",
             &bus_findings.misrouted,
         ),
-        Check::zero(
+        zero(
             "partition_order",
             "backwards steps in time",
             &bus_findings.out_of_order,
         ),
-        Check::zero(
+        zero(
             "receipts_match_bus",
             "receipt/position disagreements",
             &verdicts.receipts,

@@ -19,58 +19,8 @@ pub mod legacy;
 pub mod scan;
 pub mod view;
 
+pub use sluice_storage::check::Check;
 use sluice_storage::timefmt::format_rfc3339_micros;
-
-/// One parity check: what was compared, both sides, and where it failed.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Check {
-    /// Short stable name, e.g. `row_count`, `order`, `part_blake3`.
-    pub name: String,
-    pub ok: bool,
-    /// The reference side (source files, receipt), as text.
-    pub expected: String,
-    /// The checked side (view files), as text.
-    pub actual: String,
-    /// Where a failure is (file, part, row); empty when it passes.
-    pub place: String,
-}
-
-impl Check {
-    /// A check that passes when `expected == actual`.
-    pub fn equal(
-        name: &str,
-        expected: impl ToString,
-        actual: impl ToString,
-        place: impl FnOnce() -> String,
-    ) -> Check {
-        let (expected, actual) = (expected.to_string(), actual.to_string());
-        let ok = expected == actual;
-        Check {
-            name: name.to_string(),
-            ok,
-            expected,
-            actual,
-            place: if ok { String::new() } else { place() },
-        }
-    }
-
-    /// A check with an explicit verdict.
-    pub fn verdict(
-        name: &str,
-        ok: bool,
-        expected: impl ToString,
-        actual: impl ToString,
-        place: impl ToString,
-    ) -> Check {
-        Check {
-            name: name.to_string(),
-            ok,
-            expected: expected.to_string(),
-            actual: actual.to_string(),
-            place: if ok { String::new() } else { place.to_string() },
-        }
-    }
-}
 
 /// A time as the receipts write it, or `-` for none.
 pub fn time_text(t: Option<i64>) -> String {

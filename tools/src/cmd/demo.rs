@@ -183,10 +183,9 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let total_s = started_all.elapsed().as_secs_f64();
     let failed = view_parity
         .iter()
-        .flat_map(|v| v.checks.iter())
-        .filter(|c| !c.ok)
-        .count()
-        + bus_parity.checks.iter().filter(|c| !c.ok).count();
+        .map(|v| crate::cmd::parity::failed_checks(&v.checks))
+        .sum::<usize>()
+        + crate::cmd::parity::failed_checks(&bus_parity.checks);
     let summary = serde_json::json!({
         "dir": dir,
         "engine_root": engine_root,
@@ -223,41 +222,21 @@ fn parity_lines(
 ) -> String {
     let mut s = String::from("\nparity:\n");
     for v in views {
-        let failed: Vec<&str> = v
-            .checks
-            .iter()
-            .filter(|c| !c.ok)
-            .map(|c| c.name.as_str())
-            .collect();
         s.push_str(&format!(
             "  {} view {:<32} {} checks{}\n",
             if v.ok { "PASS" } else { "FAIL" },
             v.output_id,
             v.checks.len(),
-            if failed.is_empty() {
-                String::new()
-            } else {
-                format!(", failed: {}", failed.join(", "))
-            }
+            failed_names(&v.checks)
         ));
     }
-    let failed: Vec<&str> = bus
-        .checks
-        .iter()
-        .filter(|c| !c.ok)
-        .map(|c| c.name.as_str())
-        .collect();
     let admitted: u64 = bus.outputs.iter().map(|o| o.admitted).sum();
     s.push_str(&format!(
         "  {} bus  {} events on the bus exactly once, {} checks{}\n",
         if bus.ok { "PASS" } else { "FAIL" },
         admitted,
         bus.checks.len(),
-        if failed.is_empty() {
-            String::new()
-        } else {
-            format!(", failed: {}", failed.join(", "))
-        }
+        failed_names(&bus.checks)
     ));
     s.push_str(&format!(
         "\nrerun the checks (full tables):\n  sluice parity view --engine-root {e} --all\n  \
@@ -345,4 +324,18 @@ fn human(
         ));
     }
     s
+}
+
+/// `, failed: a, b` naming the failed checks, or nothing when all pass.
+fn failed_names(checks: &[sluice_storage::check::Check]) -> String {
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| !c.ok)
+        .map(|c| c.name.as_str())
+        .collect();
+    if failed.is_empty() {
+        String::new()
+    } else {
+        format!(", failed: {}", failed.join(", "))
+    }
 }

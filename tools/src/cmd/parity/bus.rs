@@ -145,8 +145,7 @@ pub fn human(root: &std::path::Path, r: &BusParity) -> String {
         "\n  receipts: {} ADMIT, {} DUPLICATE, {} QUARANTINE\n\n",
         r.receipts.admit, r.receipts.duplicate, r.receipts.quarantine
     ));
-    let checks = serde_json::to_value(&r.checks).unwrap_or_default();
-    s.push_str(&super::check_table(&checks));
+    s.push_str(&super::check_table(&r.checks));
     s
 }
 
@@ -154,5 +153,5 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let (layout, r) = check(&args, ctx)?;
     let value = serde_json::to_value(&r)?;
     ctx.emit(&value, || human(&layout.root(), &r));
-    super::verdict("the bus", super::failed_checks(&value))
+    super::verdict("the bus", super::failed_checks(&r.checks))
 }

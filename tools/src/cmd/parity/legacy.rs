@@ -45,7 +45,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
             r.compared_columns.len(),
             r.elapsed_s
         );
-        s.push_str(&super::check_table(&value["checks"]));
+        s.push_str(&super::check_table(&r.checks));
         if let Some(d) = &r.first_difference {
             s.push_str(&format!(
                 "\nfirst difference: row {} column {}\n  view:      {}\n  reference: {}",
@@ -54,5 +54,5 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         }
         s
     });
-    super::verdict("the legacy comparison", super::failed_checks(&value))
+    super::verdict("the legacy comparison", super::failed_checks(&r.checks))
 }

@@ -9,7 +9,7 @@ pub mod bus;
 pub mod legacy;
 pub mod view;
 
-use serde_json::Value;
+use sluice_storage::check::Check;
 
 use crate::cli::Ctx;
 use crate::errors::CliError;
@@ -32,21 +32,17 @@ pub fn run(command: ParityCommand, ctx: &Ctx) -> anyhow::Result<()> {
     }
 }
 
-/// The check table of a report's `checks` array (each with name, ok, expected, actual,
-/// place), failures with their place on a second line.
-pub fn check_table(checks: &Value) -> String {
-    let empty = Vec::new();
-    let rows = checks.as_array().unwrap_or(&empty);
-    let s = |c: &Value, k: &str| c[k].as_str().unwrap_or_default().to_string();
-    let name_w = rows
+/// The check table of a report, failures with their place on a second line.
+pub fn check_table(checks: &[Check]) -> String {
+    let name_w = checks
         .iter()
-        .map(|c| s(c, "name").len())
+        .map(|c| c.name.len())
         .max()
         .unwrap_or(4)
         .max(5);
-    let exp_w = rows
+    let exp_w = checks
         .iter()
-        .map(|c| s(c, "expected").len())
+        .map(|c| c.expected.len())
         .max()
         .unwrap_or(8)
         .clamp(8, 60);
@@ -54,17 +50,16 @@ pub fn check_table(checks: &Value) -> String {
         "  {:<4}  {:<name_w$}  {:<exp_w$}  {}\n",
         "", "check", "expected", "actual"
     );
-    for c in rows {
-        let ok = c["ok"].as_bool().unwrap_or(false);
+    for c in checks {
         out.push_str(&format!(
             "  {:<4}  {:<name_w$}  {:<exp_w$}  {}\n",
-            if ok { "pass" } else { "FAIL" },
-            s(c, "name"),
-            s(c, "expected"),
-            s(c, "actual")
+            if c.ok { "pass" } else { "FAIL" },
+            c.name,
+            c.expected,
+            c.actual
         ));
-        if !ok && !s(c, "place").is_empty() {
-            out.push_str(&format!("        {:<name_w$}  at: {}\n", "", s(c, "place")));
+        if !c.ok && !c.place.is_empty() {
+            out.push_str(&format!("        {:<name_w$}  at: {}\n", "", c.place));
         }
     }
     out
@@ -83,8 +78,6 @@ pub fn verdict(what: &str, failed: usize) -> anyhow::Result<()> {
 }
 
 /// Failed checks in a report value.
-pub fn failed_checks(report: &Value) -> usize {
-    report["checks"].as_array().map_or(0, |a| {
-        a.iter().filter(|c| c["ok"] != Value::Bool(true)).count()
-    })
+pub fn failed_checks(checks: &[Check]) -> usize {
+    checks.iter().filter(|c| !c.ok).count()
 }

@@ -101,8 +101,7 @@ pub fn human(reports: &[ViewParity]) -> String {
             r.parts,
             r.elapsed_s
         ));
-        let checks = serde_json::to_value(&r.checks).unwrap_or_default();
-        s.push_str(&super::check_table(&checks));
+        s.push_str(&super::check_table(&r.checks));
         s.push('\n');
     }
     let failed = reports.iter().filter(|r| !r.ok).count();
@@ -118,7 +117,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let reports = check_views(&args, ctx)?;
     let failed: usize = reports
         .iter()
-        .map(|r| r.checks.iter().filter(|c| !c.ok).count())
+        .map(|r| super::failed_checks(&r.checks))
         .sum();
     let ok = failed == 0;
     ctx.emit(&json!({ "ok": ok, "views": reports }), || human(&reports));
