@@ -347,23 +347,8 @@ pub fn gather_key_text(
             fmt.write(key::time_of(k), &mut slot);
             data.extend_from_slice(&slot);
         }
-        let offsets = (0..=n)
-            .map(|i| {
-                i32::try_from(i * TEXT_LEN).map_err(|_| {
-                    SortError::Internal("gathered key text exceeds the offset range".into())
-                })
-            })
-            .collect::<Result<Vec<i32>>>()?;
-        // SAFETY: ASCII bytes, and the offsets (0, 27, 54, ...) delimit whole strings
-        // ending at `data.len()`.
-        let array = unsafe {
-            StringArray::new_unchecked(
-                OffsetBuffer::new(ScalarBuffer::from(offsets)),
-                Buffer::from_vec(data),
-                None,
-            )
-        };
-        return Ok(Arc::new(array));
+        // ASCII text; the offsets (0, 27, 54, ...) delimit whole strings.
+        return text_array((0..=n).map(|i| i * TEXT_LEN), data);
     }
     // Mixed: lengths at output positions, then each value copied or written in place.
     let mut starts = vec![0usize; n + 1];
@@ -380,14 +365,6 @@ pub fn gather_key_text(
     for i in 0..n {
         starts[i + 1] += starts[i];
     }
-    let offsets = starts
-        .iter()
-        .map(|&s| {
-            i32::try_from(s).map_err(|_| {
-                SortError::Internal("gathered key text exceeds the offset range".into())
-            })
-        })
-        .collect::<Result<Vec<i32>>>()?;
     let mut data = vec![0u8; starts[n]];
     let mut base = 0;
     for (p, c) in pieces.iter().zip(&carried) {
@@ -405,8 +382,27 @@ pub fn gather_key_text(
         }
         base += p.len;
     }
-    // SAFETY: every range `starts[o]..starts[o + 1]` holds either a copy of a whole value
-    // of a `Utf8` array or ASCII text; together they tile `0..data.len()`.
+    // Every range `starts[o]..starts[o + 1]` holds a copy of a whole value of a `Utf8`
+    // array or ASCII text; together they tile `0..data.len()`.
+    text_array(starts.into_iter(), data)
+}
+
+/// A `Utf8` array of `data` cut at `starts` (0, ..., `data.len()`). The caller guarantees
+/// that each range is whole UTF-8 text (ASCII, or a copy of one `Utf8` value).
+fn text_array(starts: impl Iterator<Item = usize>, data: Vec<u8>) -> Result<ArrayRef> {
+    let offsets = starts
+        .map(|s| {
+            i32::try_from(s).map_err(|_| {
+                SortError::Internal("gathered key text exceeds the offset range".into())
+            })
+        })
+        .collect::<Result<Vec<i32>>>()?;
+    if offsets.last().map(|&e| e as usize) != Some(data.len()) {
+        return Err(SortError::Internal("gathered key text offsets".into()));
+    }
+    // SAFETY: the offsets start at 0 (callers' first start), increase, and end at
+    // `data.len()` (checked above); each range is whole UTF-8 text (the caller's
+    // guarantee).
     let array = unsafe {
         StringArray::new_unchecked(
             OffsetBuffer::new(ScalarBuffer::from(offsets)),
