@@ -26,7 +26,7 @@ use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, 
 use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_sort::key::{pack, times};
-use sluice_sort::keytext::{TextFormatter, TEXT_LEN};
+use sluice_sort::keytext::TsFormatter;
 use sluice_sort::merge::{gather_chunk, Entry, Merger, Source};
 use sluice_sort::radix::{sort_by_u64, sort_ties};
 use sluice_sort::read::Chunk;
@@ -88,12 +88,10 @@ fn key_parse(c: &mut Criterion) {
     sorted.sort_unstable();
     g.bench_function("format_sorted/keytext", |b| {
         b.iter(|| {
-            let mut f = TextFormatter::default();
-            let mut out = [0u8; TEXT_LEN];
+            let mut f = TsFormatter::default();
             let mut x = 0u8;
             for &m in &sorted {
-                f.write(m, &mut out);
-                x ^= out[25];
+                x ^= f.utc(m)[25];
             }
             x
         })

@@ -154,7 +154,7 @@ fn canonical_clock(b: &[u8]) -> Option<i64> {
 /// Parse the canonical `YYYY-MM-DDTHH:MM:SS.ffffffZ` (27 bytes); `None` for anything else
 /// (the caller then tries the general parser).
 ///
-/// Accepted strings are exactly the outputs of [`crate::keytext::TextFormatter`] for
+/// Accepted strings are exactly the outputs of [`sluice_storage::timefmt::TsFormatter::utc`] for
 /// years 0000-9999: every field is checked against its range (the day against its
 /// month's length), so formatting the parsed time gives back `s` byte for byte. That is
 /// what lets the sort drop such strings and regenerate them from the key (`keytext`).

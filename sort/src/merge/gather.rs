@@ -31,7 +31,7 @@ use arrow_schema::DataType;
 
 use crate::error::{Result, SortError};
 use crate::key;
-use crate::keytext::{carries_text, TextFormatter, TEXT_LEN};
+use crate::keytext::{carries_text, TsFormatter, TEXT_LEN};
 
 /// A contiguous slice of one source batch taking part in a gather.
 #[derive(Debug, Clone)]
@@ -338,14 +338,12 @@ pub fn gather_key_text(
             carries_text(p.batch.schema_ref(), at).then(|| p.batch.column(at).as_string::<i32>())
         })
         .collect();
-    let mut fmt = TextFormatter::default();
+    let mut fmt = TsFormatter::default();
     if carried.iter().all(Option::is_none) {
         // The common case: every string regenerated, in output (= time) order.
         let mut data: Vec<u8> = Vec::with_capacity(n * TEXT_LEN);
-        let mut slot = [0u8; TEXT_LEN];
         for &k in keys {
-            fmt.write(key::time_of(k), &mut slot);
-            data.extend_from_slice(&slot);
+            data.extend_from_slice(&fmt.utc(key::time_of(k)));
         }
         // ASCII text; the offsets (0, 27, 54, ...) delimit whole strings.
         return text_array((0..=n).map(|i| i * TEXT_LEN), data);
@@ -373,11 +371,7 @@ pub fn gather_key_text(
             let dst = &mut data[starts[o]..starts[o + 1]];
             match c {
                 Some(a) => dst.copy_from_slice(a.value(p.start + j).as_bytes()),
-                None => {
-                    if let Some(slot) = dst.first_chunk_mut::<TEXT_LEN>() {
-                        fmt.write(key::time_of(keys[o]), slot);
-                    }
-                }
+                None => dst.copy_from_slice(&fmt.utc(key::time_of(keys[o]))),
             }
         }
         base += p.len;

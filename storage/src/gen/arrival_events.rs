@@ -19,14 +19,13 @@
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::gen::clock::{
-    window_start_micros, TsFormatter, DAY_MICROS, HOURLY_WEIGHTS, HOUR_MICROS, LOCAL_LEN, UTC_LEN,
-};
+use crate::gen::clock::{window_start_micros, DAY_MICROS, HOURLY_WEIGHTS, HOUR_MICROS};
 use crate::gen::columns::{
     assemble, BatchSource, BoolCol, ConstColumns, FloatCol, IntCol, Utf8Col,
 };
 use crate::gen::rng::Domain;
 use crate::gen::world::{ArrivalCursor, World};
+use crate::timefmt::{TsFormatter, LOCAL_LEN, UTC_LEN};
 
 /// The optional 5B columns the generator writes (the rest are absent from its files).
 pub const EMITTED_OPTIONAL: &[&str] = &[

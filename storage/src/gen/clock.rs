@@ -1,12 +1,11 @@
 //! Time in the generated world: the scenario window, the merchants' time zones, the daily
-//! traffic curve, and a fast formatter for the platform's timestamp strings.
+//! traffic curve.
 //!
 //! Times are `i64` microseconds since the Unix epoch (UTC), quantised to [`TICK_MICROS`]
 //! (10 ms) like the engine's, which is what makes exact ties across files common. Text is
-//! produced by [`TsFormatter`], byte-identical to `timefmt::format_rfc3339_micros` but
-//! written into a caller's buffer without allocating, caching the date part per day.
+//! produced by [`crate::timefmt::TsFormatter`].
 
-use crate::timefmt::{civil_from_days, days_from_civil, MICROS_PER_SEC};
+use crate::timefmt::{days_from_civil, MICROS_PER_SEC};
 
 /// Event times are multiples of 10 ms (`...:13.260000Z`).
 pub const TICK_MICROS: i64 = 10_000;
@@ -131,128 +130,9 @@ pub fn cumulative(weights: impl IntoIterator<Item = u32>) -> Vec<u32> {
         .collect()
 }
 
-/// Length of `YYYY-MM-DDTHH:MM:SS.ffffff`.
-pub const LOCAL_LEN: usize = 26;
-/// Length of `YYYY-MM-DDTHH:MM:SS.ffffffZ`.
-pub const UTC_LEN: usize = 27;
-
-/// Days whose `YYYY-MM-DD` a [`TsFormatter`] keeps (direct-mapped by day number): more
-/// than the span of a run, so the calendar arithmetic runs about once per day.
-const DATE_CACHE: usize = 64;
-
-/// Formats instants as the platform's text without allocating; caches the `YYYY-MM-DD` of
-/// recent days because a flow's events hop between a handful of days.
-#[derive(Debug, Clone)]
-pub struct TsFormatter {
-    days: [i64; DATE_CACHE],
-    dates: [[u8; 10]; DATE_CACHE],
-}
-
-impl Default for TsFormatter {
-    fn default() -> Self {
-        TsFormatter {
-            days: [i64::MIN; DATE_CACHE],
-            dates: [[0; 10]; DATE_CACHE],
-        }
-    }
-}
-
-#[inline]
-fn two(out: &mut [u8], at: usize, v: u32) {
-    out[at] = b'0' + (v / 10) as u8;
-    out[at + 1] = b'0' + (v % 10) as u8;
-}
-
-impl TsFormatter {
-    /// `YYYY-MM-DDTHH:MM:SS.ffffffZ`, identical to `timefmt::format_rfc3339_micros`.
-    #[inline]
-    pub fn utc(&mut self, micros: i64) -> [u8; UTC_LEN] {
-        let mut out = [b'Z'; UTC_LEN];
-        self.write_local(&mut out[..LOCAL_LEN], micros);
-        out
-    }
-
-    /// `YYYY-MM-DDTHH:MM:SS.ffffff` (a wall-clock time with no zone) of `micros + offset`.
-    #[inline]
-    pub fn local(&mut self, micros: i64, offset_micros: i64) -> [u8; LOCAL_LEN] {
-        let mut out = [0u8; LOCAL_LEN];
-        self.write_local(&mut out, micros + offset_micros);
-        out
-    }
-
-    fn write_local(&mut self, out: &mut [u8], micros: i64) {
-        let secs = micros.div_euclid(MICROS_PER_SEC);
-        let frac = micros.rem_euclid(MICROS_PER_SEC) as u32;
-        let day = secs.div_euclid(86_400);
-        let sod = secs.rem_euclid(86_400) as u32;
-        let slot = day.rem_euclid(DATE_CACHE as i64) as usize;
-        if self.days[slot] != day {
-            self.set_day(slot, day);
-        }
-        out[..10].copy_from_slice(&self.dates[slot]);
-        out[10] = b'T';
-        two(out, 11, sod / 3600);
-        out[13] = b':';
-        two(out, 14, (sod / 60) % 60);
-        out[16] = b':';
-        two(out, 17, sod % 60);
-        out[19] = b'.';
-        two(out, 20, frac / 10_000);
-        two(out, 22, (frac / 100) % 100);
-        two(out, 24, frac % 100);
-    }
-
-    #[cold]
-    fn set_day(&mut self, slot: usize, day: i64) {
-        let (y, m, d) = civil_from_days(day);
-        // Years outside 0..=9999 cannot occur in the scenario window; clamp rather than
-        // overflow the fixed-width field.
-        let y = y.clamp(0, 9999) as u32;
-        let date = &mut self.dates[slot];
-        two(date, 0, y / 100);
-        two(date, 2, y % 100);
-        date[4] = b'-';
-        two(date, 5, m);
-        date[7] = b'-';
-        two(date, 8, d);
-        self.days[slot] = day;
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::gen::rng::SplitMix64;
-    use crate::timefmt::format_rfc3339_micros;
-
-    #[test]
-    fn utc_text_equals_timefmt_on_random_and_edge_instants() {
-        let mut f = TsFormatter::default();
-        let mut r = SplitMix64::new(3);
-        let mut cases: Vec<i64> = vec![
-            0,
-            window_start_micros(),
-            window_start_micros() - 1,
-            1_767_601_813_260_000,
-            days_from_civil(2028, 2, 29) * DAY_MICROS + DAY_MICROS - 1,
-            days_from_civil(9999, 12, 31) * DAY_MICROS,
-        ];
-        // Random instants from 1970 to ~2100, in an order that exercises the day cache.
-        cases.extend((0..20_000).map(|_| r.below(4_102_444_800_000_000) as i64));
-        for t in cases {
-            let got = f.utc(t);
-            assert_eq!(std::str::from_utf8(&got).unwrap(), format_rfc3339_micros(t));
-        }
-    }
-
-    #[test]
-    fn local_text_is_shifted_and_has_no_zone() {
-        let mut f = TsFormatter::default();
-        let t = crate::timefmt::parse_rfc3339_micros("2026-01-05T23:30:13.260000Z").unwrap();
-        let kolkata = 330 * 60 * MICROS_PER_SEC;
-        assert_eq!(&f.local(t, kolkata), b"2026-01-06T05:00:13.260000");
-        assert_eq!(&f.local(t, -5 * HOUR_MICROS), b"2026-01-05T18:30:13.260000");
-    }
 
     #[test]
     fn zones_and_weights_are_sane() {

@@ -11,11 +11,11 @@
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::gen::clock::{TsFormatter, UTC_LEN};
 use crate::gen::columns::{
     assemble, BatchSource, BoolCol, ConstColumns, FloatCol, IntCol, Utf8Col,
 };
 use crate::gen::world::{ArrivalCursor, World};
+use crate::timefmt::{TsFormatter, UTC_LEN};
 
 /// Which 6B context table a [`ContextSource`] writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

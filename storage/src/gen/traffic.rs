@@ -24,12 +24,13 @@
 use arrow_array::RecordBatch;
 use arrow_schema::{ArrowError, SchemaRef};
 
-use crate::gen::clock::{TsFormatter, TICK_MICROS, UTC_LEN};
+use crate::gen::clock::TICK_MICROS;
 use crate::gen::columns::{
     assemble, BatchSource, BoolCol, ConstColumns, FloatCol, IntCol, Utf8Col,
 };
 use crate::gen::rng::{Domain, SplitMix64};
 use crate::gen::world::{Arrival, ArrivalCursor, World, MAX_EVENTS};
+use crate::timefmt::{TsFormatter, UTC_LEN};
 
 /// A later event kind: its share among normal and fraud flows, and its delay after the
 /// previous event in 10 ms ticks (`min..max`, skewed towards `min`).

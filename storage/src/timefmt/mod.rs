@@ -6,6 +6,10 @@
 //! with `T`/`Z` in either case; a missing zone means UTC. An offset is applied, so the
 //! result is always the UTC instant. Fractions beyond microseconds are truncated.
 
+mod cached;
+
+pub use cached::{TsFormatter, LOCAL_LEN, UTC_LEN};
+
 /// Microseconds per second.
 pub const MICROS_PER_SEC: i64 = 1_000_000;
 
