@@ -1,7 +1,7 @@
 //! The gate on two threads, so that deciding one batch overlaps appending the previous one.
 //!
 //! ```text
-//!  input channel ──> stage A: Decider ──DecidedBatch / FlushJob──> stage B: Recorder ──> sink
+//!  input channel ──> stage A: Decider ──Batches / FlushJob───────> stage B: Recorder ──> sink
 //!  (e.g. replay      envelopes, checks,      (bounded channel)     bus append, quarantine,
 //!   slices)          dedupe decisions   <──────FlushDone─────────   receipts, runs, manifest
 //!                                                                     │
@@ -12,7 +12,10 @@
 //! 1. Stage A converts each input, builds envelopes and decides; when its memtable is full
 //!    it freezes it and sends a flush job down the same channel, so the job reaches stage B
 //!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
-//!    answers with the new runs; a second flush waits for the first.
+//!    answers with the new runs; a second flush waits for the first. Decided batches travel
+//!    in messages of at least `MIN_MESSAGE_EVENTS` events (at most a group) while more
+//!    input is waiting, else at once: `--merge` slices of a row or two would otherwise each
+//!    be a message and, with a queue of 32 messages, a group (and an fsync) of their own.
 //! 2. Stage B records batches in order, every batch already waiting in the queue together
 //!    with the first, up to `group_events` (group commit: one append and one fsync per
 //!    partition for the group, so the fsync latency is paid per group, not per batch; a
@@ -85,8 +88,16 @@ pub struct PipelineReport {
     pub checkpoints: u64,
 }
 
+/// Stage A sends decided batches in messages of at least this many events (at most
+/// `group_events`) when more input is waiting.
+const MIN_MESSAGE_EVENTS: usize = 1024;
+
+/// Recorded envelope batches waiting to go back to stage A.
+const RECYCLE_QUEUE: usize = 1024;
+
 enum ToRecorder<T> {
-    Batch(Box<DecidedBatch<T>>),
+    /// Consecutive decided batches, in order.
+    Batches(Vec<DecidedBatch<T>>),
     Flush(FlushJob),
 }
 
@@ -102,13 +113,18 @@ pub fn run_pipeline<S: Send, T: Send>(
     let (to_rec, from_dec) = bounded::<ToRecorder<T>>(cfg.queue_depth.max(1));
     let (done_tx, done_rx) = bounded::<FlushDone>(1);
     // Recorded envelope buffers going back to stage A for reuse (never waited on).
-    let (recycle_tx, recycle_rx) = bounded::<EnvelopeBatch>(cfg.queue_depth.max(1) + 2);
+    // Room for a whole group of small batches (`--merge`); only batches that exist wait here.
+    let (recycle_tx, recycle_rx) = bounded::<EnvelopeBatch>(RECYCLE_QUEUE);
     let Gate {
         decider, recorder, ..
     } = gate;
     std::thread::scope(|s| {
         let stage_a = s.spawn(move || -> Result<()> {
             let send = |m: ToRecorder<T>| to_rec.send(m).map_err(|_| IngestError::PipelinePanicked);
+            let mut out: Vec<DecidedBatch<T>> = Vec::new();
+            let mut out_events = 0usize;
+            // A message never holds more than a group.
+            let message_events = MIN_MESSAGE_EVENTS.min(cfg.group_events.max(1));
             for input in inputs.iter() {
                 let GateInput {
                     output,
@@ -129,7 +145,15 @@ pub fn run_pipeline<S: Send, T: Send>(
                     decider.recycle(env);
                 }
                 let decided = decider.decide(output, &batch, origin, tag)?;
-                send(ToRecorder::Batch(Box::new(decided)))?;
+                out_events += decided.rows.len();
+                out.push(decided);
+                // Small inputs (`--merge` slices of a row or two) travel together: one
+                // message, and one group for stage B, per MIN_MESSAGE_EVENTS events, unless
+                // nothing more is waiting (paced replay: no event is held back).
+                if out_events >= message_events || inputs.is_empty() || decider.needs_flush() {
+                    send(ToRecorder::Batches(std::mem::take(&mut out)))?;
+                    out_events = 0;
+                }
                 if decider.needs_flush() {
                     if decider.flush_in_flight() {
                         let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
@@ -137,6 +161,9 @@ pub fn run_pipeline<S: Send, T: Send>(
                     }
                     send(ToRecorder::Flush(decider.freeze()))?;
                 }
+            }
+            if !out.is_empty() {
+                send(ToRecorder::Batches(out))?;
             }
             // The end: flush what is left so lookups need no log scan.
             if decider.flush_in_flight() {
@@ -163,17 +190,16 @@ pub fn run_pipeline<S: Send, T: Send>(
                     },
                 };
                 match msg {
-                    ToRecorder::Batch(first) => {
-                        // The group: this batch and every batch already queued behind it,
-                        // up to `group_events` (a flush job ends the group: it must follow
-                        // the batches it covers).
-                        let mut events = first.rows.len();
-                        let mut group = vec![*first];
+                    ToRecorder::Batches(mut group) => {
+                        // The group: these batches and every batch already queued behind
+                        // them, up to `group_events` (a flush job ends the group: it must
+                        // follow the batches it covers).
+                        let mut events: usize = group.iter().map(|b| b.rows.len()).sum();
                         while events < cfg.group_events {
                             match from_dec.try_recv() {
-                                Ok(ToRecorder::Batch(b)) => {
-                                    events += b.rows.len();
-                                    group.push(*b);
+                                Ok(ToRecorder::Batches(more)) => {
+                                    events += more.iter().map(|b| b.rows.len()).sum::<usize>();
+                                    group.extend(more);
                                 }
                                 Ok(other) => {
                                     held = Some(other);

@@ -359,21 +359,48 @@ impl Progress<u32> for Recorded {
 #[test]
 fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
     // One batch per group (200 events), a checkpoint after every group.
-    pipeline_equals_single_threaded(200);
+    let report = pipeline_equals_single_threaded(&[200; 30], 200, false);
+    assert_eq!(report.checkpoints, 31);
 }
 
 #[test]
 fn grouped_recording_decides_exactly_like_the_single_threaded_gate() {
     // Groups of whatever is queued (duplicates resolved inside a group, flushes ending
     // groups): receipts and bus are still those of the single-threaded gate.
-    pipeline_equals_single_threaded(1 << 15);
+    let report = pipeline_equals_single_threaded(&[200; 30], 1 << 15, false);
+    assert!((2..=31).contains(&report.checkpoints));
 }
 
-fn pipeline_equals_single_threaded(group_events: usize) {
+#[test]
+fn tiny_batches_travel_and_record_together() {
+    // `--merge` feeds the gate slices of a row or two. With every input already waiting,
+    // stage A packs them into messages of >= 1024 events and stage B records each message
+    // as one group: 1500 one- to three-row batches (~3000 events) make a handful of groups
+    // (one checkpoint each, checkpoint_every = 1; memtable flushes end groups too), not
+    // one per batch or per queue's worth (32 batches: at least 47 groups).
+    let mut rng = SplitMix64(11);
+    let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
+    let report = pipeline_equals_single_threaded(&sizes, 1 << 15, true);
+    assert!(
+        report.checkpoints <= 12,
+        "{} checkpoints: tiny batches were recorded one group each",
+        report.checkpoints
+    );
+}
+
+/// Ingest batches of `sizes` rows (random rows, some duplicates, some failing checks)
+/// through the pipeline and through the single-threaded gate; both must leave the same
+/// receipts and bus. `prefill`: every input is queued before the pipeline starts.
+fn pipeline_equals_single_threaded(
+    sizes: &[usize],
+    group_events: usize,
+    prefill: bool,
+) -> sluice_ingest::pipeline::PipelineReport {
     let mut rng = SplitMix64(3);
-    let batches: Vec<Vec<TRow>> = (0..30)
-        .map(|_| {
-            (0..200)
+    let batches: Vec<Vec<TRow>> = sizes
+        .iter()
+        .map(|&n| {
+            (0..n)
                 .map(|_| {
                     let mut r = row(rng.below(2500) as i64, 1);
                     if rng.below(20) == 0 {
@@ -384,13 +411,22 @@ fn pipeline_equals_single_threaded(group_events: usize) {
                 .collect()
         })
         .collect();
+    let events: usize = sizes.iter().sum();
+    let first_rows: Vec<u64> = sizes
+        .iter()
+        .scan(0u64, |at, &n| {
+            let first = *at;
+            *at += n as u64;
+            Some(first)
+        })
+        .collect();
     let memory = 200 << 10;
     // Single-threaded.
     let d1 = tempfile::tempdir().unwrap();
     let mut s1 = MemorySink::new();
     let mut g1 = open(d1.path(), &mut s1, memory);
     for (i, b) in batches.iter().enumerate() {
-        g1.ingest(&mut s1, spec(), &batch(b), origin(i as u64 * 200))
+        g1.ingest(&mut s1, spec(), &batch(b), origin(first_rows[i]))
             .unwrap();
     }
     g1.close().unwrap();
@@ -398,7 +434,16 @@ fn pipeline_equals_single_threaded(group_events: usize) {
     let d2 = tempfile::tempdir().unwrap();
     let mut s2 = MemorySink::new();
     let mut g2 = open(d2.path(), &mut s2, memory);
-    let (tx, rx) = crossbeam_channel::bounded(2);
+    let (tx, rx) = if prefill {
+        crossbeam_channel::unbounded()
+    } else {
+        crossbeam_channel::bounded(2)
+    };
+    if prefill {
+        for (i, b) in batches.iter().enumerate() {
+            tx.send((i as u32, batch(b))).unwrap();
+        }
+    }
     let mut progress = Recorded {
         tags: Vec::new(),
         checkpoints: 0,
@@ -409,10 +454,12 @@ fn pipeline_equals_single_threaded(group_events: usize) {
         group_events,
         ..PipelineConfig::default()
     };
-    std::thread::scope(|s| {
+    let report = std::thread::scope(|s| {
         let feeder = s.spawn(|| {
-            for (i, b) in batches.iter().enumerate() {
-                tx.send((i as u32, batch(b))).unwrap();
+            if !prefill {
+                for (i, b) in batches.iter().enumerate() {
+                    tx.send((i as u32, batch(b))).unwrap();
+                }
             }
             drop(tx);
         });
@@ -423,7 +470,7 @@ fn pipeline_equals_single_threaded(group_events: usize) {
             |(i, b)| GateInput {
                 output: spec(),
                 batch: b,
-                origin: origin(u64::from(i) * 200),
+                origin: origin(first_rows[i as usize]),
                 tag: i,
             },
             &mut progress,
@@ -431,20 +478,17 @@ fn pipeline_equals_single_threaded(group_events: usize) {
         )
         .unwrap();
         feeder.join().unwrap();
-        assert_eq!(report.counts.events, 6000);
-        assert_eq!(report.batches, 30);
-        // A checkpoint after every group, and one at the end.
-        if group_events == 200 {
-            assert_eq!(report.checkpoints, 31);
-        }
-        assert!((2..=31).contains(&report.checkpoints));
-        assert_eq!(progress.checkpoints as u64, report.checkpoints);
+        report
     });
+    assert_eq!(report.counts.events, events as u64);
+    assert_eq!(report.batches, sizes.len() as u64);
+    assert_eq!(progress.checkpoints as u64, report.checkpoints);
     g2.close().unwrap();
-    assert_eq!(progress.tags, (0..30).collect::<Vec<_>>());
+    assert_eq!(progress.tags, (0..sizes.len() as u32).collect::<Vec<_>>());
     assert_eq!(receipts(d1.path()), receipts(d2.path()));
     assert_eq!(bus(&s1), bus(&s2));
-    assert_eq!(progress.counts.events, 6000);
+    assert_eq!(progress.counts.events, events as u64);
+    report
 }
 
 #[test]

@@ -31,7 +31,10 @@
 //!        pairs (0,1) (2,3) ... ─> event ids ─> payload hashes, dedupe keys, partitions ─> EnvelopeBatch
 //! ```
 
+use std::sync::Arc;
+
 use arrow_array::RecordBatch;
+use arrow_schema::SchemaRef;
 use sha2::{Digest, Sha256};
 use sluice_storage::outputs::{ColumnSpec, OutputSpec, Presence};
 use sluice_storage::timefmt::{parse_rfc3339_micros, write_rfc3339_micros};
@@ -111,6 +114,18 @@ impl EnvelopeBatch {
         let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
         &self.keys[start..self.key_ends[i]]
     }
+    /// Bytes its buffers hold (what keeping it for reuse costs).
+    pub fn retained_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.values.capacity()
+            + self.keys.capacity()
+            + self.id_texts.capacity()
+            + (self.value_ends.capacity() + self.key_ends.capacity()) * size_of::<usize>()
+            + self.rows.capacity() * size_of::<RowMeta>()
+            + self.payload_spans.capacity() * size_of::<(usize, usize)>()
+            + self.id_jobs.capacity() * size_of::<IdJob>()
+    }
+
     /// Empty it, keeping its buffers (a recycled batch fills without page faults).
     pub fn clear(&mut self) {
         self.values.clear();
@@ -149,7 +164,39 @@ pub struct EnvelopeBuilder {
     /// absorbed, and the rest.
     dedupe_mid: Midstate,
     dedupe_lead: Vec<u8>,
+    /// What the last batch's schema implied (kept while the schema repeats: `--merge`
+    /// sends slices of a row or two, each its own batch).
+    plan: Option<SchemaPlan>,
 }
+
+/// Everything [`EnvelopeBuilder::build_into`] derives from a batch's schema alone.
+struct SchemaPlan {
+    schema: SchemaRef,
+    /// Payload members in canonical (byte) order: their `{"name":` / `,"name":` prefix,
+    /// column index and, for pin columns, which pin they are.
+    members: Vec<(Vec<u8>, usize, Option<usize>)>,
+    /// The payload's segments: single members, and runs of adjacent pin members.
+    segments: Vec<Segment>,
+    pk: Vec<Option<usize>>,
+    pins: [Option<usize>; 4],
+    ts_col: Option<usize>,
+    /// Per partition-key field: `None` for `event_id`, else its column if present.
+    key_fields: Vec<Option<Option<usize>>>,
+    /// Every column the output's spec names, with its column if present.
+    specs: Vec<(&'static ColumnSpec, Option<usize>)>,
+    /// Bytes of the first member's prefix inside the payload hash's absorbed constant.
+    skip: usize,
+    /// The payload hash's constant start (`{"event_type":…,"payload":` and the first
+    /// member's prefix): whole blocks absorbed, and the rest.
+    hash_mid: Midstate,
+    hash_lead: Vec<u8>,
+    /// The chunks of the pin sets seen with this schema (at most [`MAX_PIN_CHUNKS`] are
+    /// kept from one batch to the next).
+    chunks: Vec<PinChunks>,
+}
+
+/// Pin sets whose chunks a builder keeps between batches.
+const MAX_PIN_CHUNKS: usize = 64;
 
 /// Where the payload check of one column must look at cells.
 struct SchemaCheck<'c> {
@@ -227,8 +274,8 @@ struct PinChunks {
     id_suffix: Vec<u8>,
     /// The bytes of each pin run of the payload.
     runs: Vec<Vec<u8>>,
-    /// Index into [`EnvelopeBatch::pin_sets`].
-    set: u32,
+    /// The pins as text (an entry of [`EnvelopeBatch::pin_sets`]).
+    pins: RowPins,
 }
 
 impl EnvelopeBuilder {
@@ -261,6 +308,7 @@ impl EnvelopeBuilder {
             hash_prefix,
             dedupe_mid,
             dedupe_lead,
+            plan: None,
         }
     }
 
@@ -268,17 +316,15 @@ impl EnvelopeBuilder {
         self.output
     }
 
-    /// The chunks of a new pin set (`pins`: the four pin columns, `members` the payload
-    /// members with their key bytes, `plan` the payload segments).
-    #[allow(clippy::too_many_arguments)]
+    /// The chunks of a new pin set: row `i`'s (`pins`: the four pin columns, `cols` the
+    /// batch's columns, `plan` its schema's plan).
     fn pin_chunks(
         &self,
         key: &[u8],
         pins: [Option<&Col<'_>>; 4],
         i: usize,
-        members: &[(Vec<u8>, &Col<'_>, Option<usize>)],
-        plan: &[Segment],
-        sets: &mut Vec<RowPins>,
+        cols: &[Col<'_>],
+        plan: &SchemaPlan,
     ) -> PinChunks {
         let json = |c: Option<&Col<'_>>| {
             let mut v = Vec::new();
@@ -310,14 +356,14 @@ impl EnvelopeBuilder {
         }
         let mut runs = Vec::new();
         let mut j = 0;
-        for seg in plan {
+        for seg in &plan.segments {
             match *seg {
                 Segment::Column(c) => j = c + 1,
                 Segment::Pins(_) => {
                     let mut bytes = Vec::new();
-                    while let Some((k, c, Some(_))) = members.get(j) {
+                    while let Some((k, c, Some(_))) = plan.members.get(j) {
                         bytes.extend_from_slice(k);
-                        c.write_json(&mut bytes, i);
+                        cols[*c].write_json(&mut bytes, i);
                         j += 1;
                     }
                     runs.push(bytes);
@@ -328,37 +374,117 @@ impl EnvelopeBuilder {
             c.filter(|c| !c.is_null(i))
                 .map(|_| String::from_utf8_lossy(t).into_owned())
         };
-        let row = RowPins {
-            manifest_fingerprint: as_string(pins[0], &texts[0]),
-            parameter_hash: as_string(pins[1], &texts[1]),
-            seed: as_string(pins[2], &texts[2]),
-            scenario_id: as_string(pins[3], &texts[3]),
-        };
-        let set = match sets.iter().position(|p| *p == row) {
-            Some(k) => k,
-            None => {
-                sets.push(row);
-                sets.len() - 1
-            }
-        } as u32;
         PinChunks {
             key: key.to_vec(),
             head,
             tail,
             id_suffix,
             runs,
-            set,
+            pins: RowPins {
+                manifest_fingerprint: as_string(pins[0], &texts[0]),
+                parameter_hash: as_string(pins[1], &texts[1]),
+                seed: as_string(pins[2], &texts[2]),
+                scenario_id: as_string(pins[3], &texts[3]),
+            },
+        }
+    }
+
+    /// The plan of `schema` (see [`SchemaPlan`]).
+    fn plan_for(&self, schema: SchemaRef) -> SchemaPlan {
+        let find = |name: &str| schema.index_of(name).ok();
+        let mut order: Vec<usize> = (0..schema.fields().len()).collect();
+        order.sort_by(|&a, &b| {
+            schema
+                .field(a)
+                .name()
+                .as_bytes()
+                .cmp(schema.field(b).name().as_bytes())
+        });
+        let members: Vec<(Vec<u8>, usize, Option<usize>)> = order
+            .iter()
+            .enumerate()
+            .map(|(j, &c)| {
+                let name = schema.field(c).name();
+                let mut k = if j == 0 { b"{".to_vec() } else { b",".to_vec() };
+                k.extend_from_slice(&json::key_bytes(name));
+                (k, c, PIN_ORDER.iter().position(|p| p == name))
+            })
+            .collect();
+        let mut segments: Vec<Segment> = Vec::new();
+        let mut pin_runs = 0;
+        for (j, m) in members.iter().enumerate() {
+            match (m.2, segments.last()) {
+                (Some(_), Some(Segment::Pins(_))) if members[j - 1].2.is_some() => {}
+                (Some(_), _) => {
+                    segments.push(Segment::Pins(pin_runs));
+                    pin_runs += 1;
+                }
+                (None, _) => segments.push(Segment::Column(j)),
+            }
+        }
+        // The payload hash's input starts with `{"event_type":…,"payload":` and the first
+        // member's key, the same for every row: absorb its whole blocks once.
+        let mut hash_fixed = self.hash_prefix.clone();
+        let skip = match members.first() {
+            Some((k, _, _)) => {
+                hash_fixed.extend_from_slice(k);
+                k.len()
+            }
+            None => 0,
+        };
+        let (hash_mid, took) = Midstate::absorb(&hash_fixed);
+        SchemaPlan {
+            pk: self.output.primary_key.iter().map(|k| find(k)).collect(),
+            pins: PIN_ORDER.map(find),
+            ts_col: find("ts_utc"),
+            key_fields: self
+                .output
+                .partition_key_fields
+                .iter()
+                .map(|f| (*f != "event_id").then(|| find(f)))
+                .collect(),
+            specs: self
+                .output
+                .all_columns()
+                .map(|spec| (spec, find(spec.name)))
+                .collect(),
+            skip,
+            hash_mid,
+            hash_lead: hash_fixed[took..].to_vec(),
+            members,
+            segments,
+            chunks: Vec::new(),
+            schema,
         }
     }
 
     /// Build the envelopes of every row of `batch` (see the module doc).
-    pub fn build(&self, batch: &RecordBatch) -> Result<EnvelopeBatch> {
+    pub fn build(&mut self, batch: &RecordBatch) -> Result<EnvelopeBatch> {
         self.build_into(batch, EnvelopeBatch::default())
     }
 
     /// [`Self::build`] into the buffers of `out` (cleared first), e.g. a batch the recorder
     /// is done with: its memory is already mapped, so filling it costs no page faults.
-    pub fn build_into(&self, batch: &RecordBatch, mut out: EnvelopeBatch) -> Result<EnvelopeBatch> {
+    pub fn build_into(&mut self, batch: &RecordBatch, out: EnvelopeBatch) -> Result<EnvelopeBatch> {
+        let schema = batch.schema();
+        let mut plan = match self.plan.take() {
+            Some(p) if Arc::ptr_eq(&p.schema, &schema) || p.schema == schema => p,
+            _ => self.plan_for(schema),
+        };
+        if plan.chunks.len() > MAX_PIN_CHUNKS {
+            plan.chunks.clear();
+        }
+        let built = self.build_planned(batch, &mut plan, out);
+        self.plan = Some(plan);
+        built
+    }
+
+    fn build_planned(
+        &self,
+        batch: &RecordBatch,
+        plan: &mut SchemaPlan,
+        mut out: EnvelopeBatch,
+    ) -> Result<EnvelopeBatch> {
         out.clear();
         let schema = batch.schema();
         let mut cols: Vec<Col<'_>> = Vec::with_capacity(batch.num_columns());
@@ -371,80 +497,21 @@ impl EnvelopeBuilder {
                 })?,
             );
         }
-        let find = |name: &str| schema.index_of(name).ok().map(|i| &cols[i]);
-        // Payload members in canonical (byte) order, with their `{"name":` / `,"name":`
-        // prefix and, for pin columns, which pin they are.
-        let mut order: Vec<usize> = (0..cols.len()).collect();
-        order.sort_by(|&a, &b| {
-            schema
-                .field(a)
-                .name()
-                .as_bytes()
-                .cmp(schema.field(b).name().as_bytes())
-        });
-        let members: Vec<(Vec<u8>, &Col<'_>, Option<usize>)> = order
-            .iter()
-            .enumerate()
-            .map(|(j, &c)| {
-                let name = schema.field(c).name();
-                let mut k = if j == 0 { b"{".to_vec() } else { b",".to_vec() };
-                k.extend_from_slice(&json::key_bytes(name));
-                (k, &cols[c], PIN_ORDER.iter().position(|p| p == name))
-            })
-            .collect();
-        // Segments: single columns, and runs of adjacent pin columns.
-        let mut plan: Vec<Segment> = Vec::new();
-        let mut pin_runs = 0;
-        for (j, m) in members.iter().enumerate() {
-            match (m.2, plan.last()) {
-                (Some(_), Some(Segment::Pins(_))) if members[j - 1].2.is_some() => {}
-                (Some(_), _) => {
-                    plan.push(Segment::Pins(pin_runs));
-                    pin_runs += 1;
-                }
-                (None, _) => plan.push(Segment::Column(j)),
-            }
-        }
-        let pk: Vec<Option<&Col<'_>>> = self.output.primary_key.iter().map(|k| find(k)).collect();
-        let pins: [Option<&Col<'_>>; 4] = PIN_ORDER.map(find);
+        let col = |c: Option<usize>| c.map(|c| &cols[c]);
+        let pk: Vec<Option<&Col<'_>>> = plan.pk.iter().map(|&c| col(c)).collect();
+        let pins: [Option<&Col<'_>>; 4] = plan.pins.map(col);
         let [mf, ph, seed, sid] = pins;
         let pin_type_bad = |c: Option<&Col<'_>>, int: bool, i: usize| {
             c.is_some_and(|c| !c.is_null(i) && if int { !c.is_int() } else { !c.is_str() })
         };
-        let ts_col = find("ts_utc");
-        let key_fields: Vec<Option<Option<&Col<'_>>>> = self
-            .output
-            .partition_key_fields
+        let ts_col = col(plan.ts_col);
+        let checks: Vec<SchemaCheck<'_>> = plan
+            .specs
             .iter()
-            .map(|f| {
-                if *f == "event_id" {
-                    None
-                } else {
-                    Some(find(f))
-                }
-            })
-            .collect();
-        let checks: Vec<SchemaCheck<'_>> = self
-            .output
-            .all_columns()
-            .map(|spec| SchemaCheck {
-                spec,
-                col: find(spec.name),
-            })
+            .map(|&(spec, c)| SchemaCheck { spec, col: col(c) })
             .filter(|c| may_fail(c.spec, c.col))
             .collect();
-        // The payload hash's input starts with `{"event_type":…,"payload":` and the first
-        // member's key, the same for every row: absorb its whole blocks once.
-        let mut hash_fixed = self.hash_prefix.clone();
-        let skip = match members.first() {
-            Some((k, _, _)) => {
-                hash_fixed.extend_from_slice(k);
-                k.len()
-            }
-            None => 0,
-        };
-        let (hash_mid, took) = Midstate::absorb(&hash_fixed);
-        let hash_lead = &hash_fixed[took..];
+        let (hash_mid, skip) = (plan.hash_mid, plan.skip);
 
         let n = batch.num_rows();
         out.values.reserve(n * 512);
@@ -453,8 +520,10 @@ impl EnvelopeBuilder {
         out.key_ends.reserve(n);
         out.rows.reserve(n);
         out.payload_spans.reserve(n);
-        let mut chunks: Vec<PinChunks> = Vec::new();
+        // This batch's pin sets: index into `plan.chunks`, index into `out.pin_sets`.
+        let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut current = usize::MAX;
+        let mut set = 0u32;
         let mut scratch = Vec::with_capacity(256);
         let mut ts_buf = String::with_capacity(32);
         let (mut chunk_from, mut jobs_from) = (0, 0);
@@ -472,18 +541,32 @@ impl EnvelopeBuilder {
                     scratch.push(0xff);
                 }
             }
-            if !same_as_prev && chunks.get(current).is_none_or(|c| c.key != scratch) {
-                current = match chunks.iter().position(|c| c.key == scratch) {
+            if !same_as_prev && plan.chunks.get(current).is_none_or(|c| c.key != scratch) {
+                current = match plan.chunks.iter().position(|c| c.key == scratch) {
                     Some(k) => k,
                     None => {
-                        let c =
-                            self.pin_chunks(&scratch, pins, i, &members, &plan, &mut out.pin_sets);
-                        chunks.push(c);
-                        chunks.len() - 1
+                        let c = self.pin_chunks(&scratch, pins, i, &cols, plan);
+                        plan.chunks.push(c);
+                        plan.chunks.len() - 1
+                    }
+                };
+                set = match sets.iter().find(|s| s.0 == current) {
+                    Some(&(_, set)) => set,
+                    None => {
+                        let row = &plan.chunks[current].pins;
+                        let set = match out.pin_sets.iter().position(|p| p == row) {
+                            Some(k) => k,
+                            None => {
+                                out.pin_sets.push(row.clone());
+                                out.pin_sets.len() - 1
+                            }
+                        } as u32;
+                        sets.push((current, set));
+                        set
                     }
                 };
             }
-            let pc = &chunks[current];
+            let pc = &plan.chunks[current];
 
             // 1. checks.
             let raw_ts = ts_col.and_then(|c| c.str_at(i));
@@ -553,15 +636,15 @@ impl EnvelopeBuilder {
             };
             v.extend_from_slice(&pc.head);
             let payload_start = v.len();
-            if members.is_empty() {
+            if plan.members.is_empty() {
                 v.push(b'{');
             }
-            for seg in &plan {
+            for seg in &plan.segments {
                 match *seg {
                     Segment::Column(j) => {
-                        let (k, c, _) = &members[j];
+                        let (k, c, _) = &plan.members[j];
                         v.extend_from_slice(k);
-                        c.write_json(v, i);
+                        cols[*c].write_json(v, i);
                     }
                     Segment::Pins(r) => v.extend_from_slice(&pc.runs[r]),
                 }
@@ -594,10 +677,10 @@ impl EnvelopeBuilder {
             // 4. the partition-key text (hashes and partitions: the second pass).
             out.payload_spans.push((payload_start + skip, payload_end));
             let mut event_id: Option<Hash32> = None;
-            for f in &key_fields {
-                match f {
+            for f in &plan.key_fields {
+                match *f {
                     Some(Some(c)) => {
-                        if c.write_text(&mut out.keys, i) {
+                        if cols[c].write_text(&mut out.keys, i) {
                             break;
                         }
                     }
@@ -634,13 +717,14 @@ impl EnvelopeBuilder {
                 ts,
                 partition: 0,
                 reason: reason.map(|(r, _)| r),
-                pin_set: pc.set,
+                pin_set: set,
             });
             // 5 and 6, for the rows since the last chunk, while their bytes are in cache.
             if (i + 1) % HASH_CHUNK == 0 || i + 1 == n {
                 let jobs = jobs_from..out.id_jobs.len();
                 let rows = chunk_from..i + 1;
-                self.hash_rows(&mut out, &mut hasher, (hash_mid, hash_lead), rows, jobs);
+                let lead = &plan.hash_lead;
+                self.hash_rows(&mut out, &mut hasher, (hash_mid, lead), rows, jobs);
                 chunk_from = i + 1;
                 jobs_from = out.id_jobs.len();
             }

@@ -27,7 +27,7 @@ use sluice_storage::outputs::OutputSpec;
 
 use super::Origin;
 use crate::envelope::build::{EnvelopeBatch, EnvelopeBuilder};
-use crate::envelope::RunContext;
+use crate::envelope::{RowPins, RunContext};
 use crate::error::Result;
 use crate::ids::Hash32;
 use crate::index::filter::BlockedBloom;
@@ -83,6 +83,12 @@ pub struct FlushDone {
 
 /// Recycled envelope batches kept at most (each holds one batch's envelopes).
 const MAX_SPARE_ENVS: usize = 4;
+/// Spare envelope batches kept when each holds at most [`SMALL_ENV_BYTES`] (1 MiB in all).
+const MAX_SMALL_SPARE_ENVS: usize = 64;
+const SMALL_ENV_BYTES: usize = 16 << 10;
+
+/// Context ids the decider remembers per output (a run has a handful: one per pin set).
+const MAX_CACHED_CONTEXTS: usize = 64;
 
 /// Rows between a prefetch and the lookup that uses it.
 pub const PREFETCH_AHEAD: usize = 16;
@@ -101,6 +107,9 @@ pub struct Decider {
     pub(crate) run: RunContext,
     pub(crate) partitions: HashMap<&'static str, u32>,
     builders: HashMap<&'static str, EnvelopeBuilder>,
+    /// Context ids already resolved, by event type and pins: a batch's pin set is almost
+    /// always one seen before, and `Contexts::id_for` builds a JSON map to find it.
+    ctx_ids: HashMap<&'static str, Vec<(RowPins, u32)>>,
     /// Envelope batches the recorder is done with, reused for their memory.
     spare_envs: Vec<EnvelopeBatch>,
     /// Receipts since the last freeze that the recorder indexes by receipt id (every
@@ -141,6 +150,7 @@ impl Decider {
             run,
             partitions: HashMap::new(),
             builders: HashMap::new(),
+            ctx_ids: HashMap::new(),
             spare_envs: Vec::new(),
             rid_pending: 0,
             rid_cap: u64::MAX,
@@ -204,7 +214,18 @@ impl Decider {
         let env = builder.build_into(batch, self.spare_envs.pop().unwrap_or_default())?;
         let mut ctx_ids = Vec::with_capacity(env.pin_sets.len());
         for ps in &env.pin_sets {
-            ctx_ids.push(self.contexts.id_for(output.id, pins_map(&self.run, ps))?);
+            let known = self.ctx_ids.entry(output.id).or_default();
+            let id = match known.iter().find(|(p, _)| p == ps) {
+                Some(&(_, id)) => id,
+                None => {
+                    let id = self.contexts.id_for(output.id, pins_map(&self.run, ps))?;
+                    if known.len() < MAX_CACHED_CONTEXTS {
+                        known.push((ps.clone(), id));
+                    }
+                    id
+                }
+            };
+            ctx_ids.push(id);
         }
         let first_seq = self.next_seq;
         self.next_seq += env.len() as u64;
@@ -248,7 +269,12 @@ impl Decider {
 
     /// Keep a recorded batch's envelope buffers for a later batch (a few at most).
     pub fn recycle(&mut self, env: EnvelopeBatch) {
-        if self.spare_envs.len() < MAX_SPARE_ENVS {
+        // A few of any size; more if small (`--merge` slices of a row or two each take
+        // one, and building into a fresh one costs a dozen allocations).
+        let keep = self.spare_envs.len() < MAX_SPARE_ENVS
+            || (self.spare_envs.len() < MAX_SMALL_SPARE_ENVS
+                && env.retained_bytes() <= SMALL_ENV_BYTES);
+        if keep {
             self.spare_envs.push(env);
         }
     }
