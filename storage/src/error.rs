@@ -13,8 +13,9 @@ pub enum StorageError {
         #[source]
         source: std::io::Error,
     },
-    #[error("no part-*.parquet files for output {output_id} under {root}")]
-    OutputPathsEmpty { output_id: String, root: PathBuf },
+    /// An output (or an `--input` pattern) with no files to read.
+    #[error("{0}")]
+    OutputPathsEmpty(String),
     #[error("unknown output_id {output_id:?}; known: {known}")]
     UnknownOutput { output_id: String, known: String },
     #[error("parquet error in {path}: {message}")]
@@ -71,7 +72,7 @@ impl StorageError {
     pub fn code(&self) -> &'static str {
         match self {
             StorageError::Io { .. } => "IO_ERROR",
-            StorageError::OutputPathsEmpty { .. } => "OUTPUT_PATHS_EMPTY",
+            StorageError::OutputPathsEmpty(_) => "OUTPUT_PATHS_EMPTY",
             StorageError::UnknownOutput { .. } => "UNKNOWN_OUTPUT_ID",
             StorageError::Parquet { .. } => "PARQUET_ERROR",
             StorageError::Json { .. } => "JSON_INVALID",

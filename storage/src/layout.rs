@@ -105,13 +105,18 @@ pub fn discover_output(engine_root: &Path, output_id: &str) -> Result<Vec<PathBu
         }
     }
     if files.is_empty() {
-        return Err(StorageError::OutputPathsEmpty {
-            output_id: output_id.to_string(),
-            root: base,
-        });
+        return Err(no_parts(output_id, &base));
     }
     sort_paths_bytewise(&mut files);
     Ok(files)
+}
+
+/// An output whose dataset directory holds no part files.
+fn no_parts(output_id: &str, base: &Path) -> StorageError {
+    StorageError::OutputPathsEmpty(format!(
+        "no part-*.parquet files for output {output_id} under {}",
+        base.display()
+    ))
 }
 
 /// [`discover_output`] on S3: one recursive listing of the dataset prefix, filtered by the
@@ -135,10 +140,7 @@ fn discover_remote(base: &Path, levels: &[&str], output_id: &str) -> Result<Vec<
         }
     }
     if files.is_empty() {
-        return Err(StorageError::OutputPathsEmpty {
-            output_id: output_id.to_string(),
-            root: base.to_path_buf(),
-        });
+        return Err(no_parts(output_id, base));
     }
     sort_paths_bytewise(&mut files);
     Ok(files)
@@ -274,10 +276,9 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>> {
         }
     }
     if files.is_empty() {
-        return Err(StorageError::OutputPathsEmpty {
-            output_id: format!("--input {pattern}"),
-            root: PathBuf::from(pattern),
-        });
+        return Err(StorageError::OutputPathsEmpty(format!(
+            "no parquet files match --input {pattern}"
+        )));
     }
     sort_paths_bytewise(&mut files);
     files.dedup();
@@ -366,6 +367,10 @@ mod tests {
         assert_eq!(dir.len(), 2);
         let none = expand_glob(&format!("{root}/a/*.nothing")).unwrap_err();
         assert_eq!(none.code(), "OUTPUT_PATHS_EMPTY");
+        assert_eq!(
+            none.to_string(),
+            format!("no parquet files match --input {root}/a/*.nothing")
+        );
     }
 
     #[test]

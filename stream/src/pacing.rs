@@ -122,15 +122,23 @@ impl Schedule {
         due
     }
 
-    /// How far the last released event is behind the scenario clock, in microseconds
-    /// (`None` without a speedup or before the first event).
-    pub fn lag_micros(&self, now: Duration) -> Option<i64> {
+    /// The time the schedule gives the last event it was asked about: its own, or the one
+    /// before it if missing or earlier (`None` before any known time).
+    pub fn last_ts(&self) -> Option<i64> {
+        self.last_ts
+    }
+
+    /// How far an event of (effective) time `released` is behind the scenario clock at
+    /// `now`, in microseconds (`None` without a speedup or before the first event). The
+    /// schedule may already know later events of a batch than the ones released: the lag
+    /// is that of the events actually out.
+    pub fn lag_micros(&self, now: Duration, released: i64) -> Option<i64> {
         let Pacing::Speedup(s) = self.cfg.pacing else {
             return None;
         };
-        let (origin, anchor, last) = (self.origin?, self.anchor_ts?, self.last_ts?);
+        let (origin, anchor) = (self.origin?, self.anchor_ts?);
         let scenario_now = anchor + (now.saturating_sub(origin).as_micros() as f64 * s) as i64;
-        Some(scenario_now - last)
+        Some(scenario_now - released)
     }
 }
 
@@ -155,9 +163,15 @@ pub fn pace_batch<E>(
         }
         return emit(batch, now, None);
     }
-    let dues: Vec<Duration> = {
+    // Each event's due time and effective time (a missing or backward time counts as the
+    // previous one's).
+    let (dues, times): (Vec<Duration>, Vec<Option<i64>>) = {
         let now = clock.now();
-        batch.ts.iter().map(|&t| sched.due(t, now)).collect()
+        batch
+            .ts
+            .iter()
+            .map(|&t| (sched.due(t, now), sched.last_ts()))
+            .unzip()
     };
     let n = batch.len();
     let mut i = 0;
@@ -173,7 +187,7 @@ pub fn pace_batch<E>(
         } else {
             batch.slice(i, j)
         };
-        let lag = sched.lag_micros(now);
+        let lag = times[j - 1].and_then(|t| sched.lag_micros(now, t));
         emit(slice, now, lag)?;
         i = j;
     }
@@ -241,8 +255,39 @@ mod tests {
             rate: None,
         });
         s.due(0, Duration::ZERO);
-        // 1 s of wall time = 10 s of scenario time; last event at 4 s -> 6 s behind.
+        // 1 s of wall time = 10 s of scenario time; an event at 4 s -> 6 s behind.
         s.due(4 * S, Duration::ZERO);
-        assert_eq!(s.lag_micros(Duration::from_secs(1)), Some(6 * S));
+        assert_eq!(s.lag_micros(Duration::from_secs(1), 4 * S), Some(6 * S));
+    }
+
+    #[test]
+    fn the_lag_is_that_of_the_released_events_not_of_the_whole_batch() {
+        // One batch of three events 10 s apart at speedup 10: the first slice (the event
+        // at 0) goes out at once with lag 0, although the schedule already knows the later
+        // events (a lag of -20 s if measured against the batch's last event); the next
+        // slices go out when due, each exactly on the scenario clock.
+        use crate::clock::LogicalClock;
+        use crate::reader::ViewBatch;
+        let mut s = Schedule::new(PacingConfig {
+            pacing: Pacing::Speedup(10.0),
+            rate: None,
+        });
+        let clock = LogicalClock::new();
+        let ts = vec![0, 10 * S, 20 * S];
+        let rows: arrow_array::ArrayRef =
+            std::sync::Arc::new(arrow_array::Int64Array::from(ts.clone()));
+        let batch = ViewBatch {
+            part: 0,
+            first_row: 0,
+            batch: arrow_array::RecordBatch::try_from_iter([("ts", rows)]).unwrap(),
+            ts,
+        };
+        let mut lags = Vec::new();
+        pace_batch(&mut s, &clock, batch, |slice, _, lag| {
+            lags.push((slice.len(), lag));
+            Ok::<_, ()>(())
+        })
+        .unwrap();
+        assert_eq!(lags, vec![(1, Some(0)), (1, Some(0)), (1, Some(0))]);
     }
 }

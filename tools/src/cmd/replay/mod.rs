@@ -211,7 +211,9 @@ pub fn options(args: Args) -> anyhow::Result<ReplayOptions> {
 pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let opts = options(args)?;
     let bar = crate::progress::bar(ctx, 0, "replay", "events");
-    let last = std::sync::Mutex::new((std::time::Instant::now(), 0u64));
+    // Per output, every second: events/s since the last update and the lag behind the
+    // scenario clock (paced replays), one line each under the bar.
+    let last = std::sync::Mutex::new((std::time::Instant::now(), Vec::<u64>::new()));
     let tick = |live: &session::Live| {
         let emitted: u64 = live.outputs.iter().map(|o| o.1).sum();
         bar.set_length(live.total);
@@ -219,14 +221,26 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         if let Ok(mut l) = last.lock() {
             let dt = l.0.elapsed().as_secs_f64();
             if dt >= 1.0 {
-                let rate = (emitted - l.1) as f64 / dt;
-                let lags: Vec<String> = live
+                l.1.resize(live.outputs.len(), 0);
+                let lines: Vec<String> = live
                     .outputs
                     .iter()
-                    .filter_map(|(id, _, lag)| lag.map(|s| format!("{id} lag {s:.0}s")))
+                    .zip(&l.1)
+                    .map(|((id, n, lag), before)| {
+                        let rate = n.saturating_sub(*before) as f64 / dt;
+                        let lag = lag.map_or(String::new(), |s| format!("  lag {s:.1}s"));
+                        format!(
+                            "\n  {id:<32} {:>13} events {:>12}{lag}",
+                            indicatif::HumanCount(*n).to_string(),
+                            crate::progress::per_second(rate)
+                        )
+                    })
                     .collect();
-                bar.set_message(format!("{rate:.0} ev/s {}", lags.join(", ")));
-                *l = (std::time::Instant::now(), emitted);
+                bar.set_message(lines.concat());
+                *l = (
+                    std::time::Instant::now(),
+                    live.outputs.iter().map(|o| o.1).collect(),
+                );
             }
         }
     };
