@@ -31,6 +31,10 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 pub const DEFAULT_SORT_KEY: &str = "ts_utc";
 /// Memory kept outside the budget for code, stacks and allocator slack.
 pub const FIXED_RESERVE: u64 = 96 << 20;
+/// The smallest `--memory-limit` the sort stays under (measured, `docs/sort.md`): below
+/// it the process's own needs (binary, allocator, one row group in and one out) exceed the
+/// limit, whatever the budget.
+pub const SMALLEST_KEPT_LIMIT: u64 = 160 << 20;
 /// The smallest budget the sort runs with, whatever the limit (tests use tiny limits to force
 /// spilling and multi-level merges).
 pub const MIN_BUDGET: u64 = 256 << 10;

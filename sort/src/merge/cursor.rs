@@ -16,6 +16,16 @@ use super::Source;
 use crate::error::Result;
 use crate::spill::file::SpillReader;
 
+/// What a cursor knows, without reading, of the key some rows ahead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ahead {
+    Key(u128),
+    /// Fewer rows than that remain.
+    Exhausted,
+    /// Not loaded yet; the key is at least this one (the last loaded).
+    AtLeast(u128),
+}
+
 /// A loaded batch and its keys.
 struct Loaded {
     batch: RecordBatch,
@@ -109,7 +119,7 @@ impl Cursor {
     }
 
     /// Load the next batch; `false` when there is none.
-    fn load_one(&mut self) -> Result<bool> {
+    pub(super) fn load_one(&mut self) -> Result<bool> {
         let Feed::Spilled { run, next, end } = &mut self.feed else {
             return Ok(false);
         };
@@ -129,26 +139,34 @@ impl Cursor {
         Ok(false)
     }
 
+    /// Rows loaded and not yet taken.
+    pub fn loaded_rows(&self) -> usize {
+        self.loaded_rows
+    }
+
     /// Whether rows remain (loading the next batch if needed).
     pub fn has_rows(&mut self) -> Result<bool> {
         Ok(self.loaded_rows > 0 || self.load_one()?)
     }
 
-    /// The key `ahead` rows past the current position, or `None` past the end.
-    pub fn key_ahead(&mut self, ahead: usize) -> Result<Option<u128>> {
-        while self.loaded_rows <= ahead {
-            if !self.load_one()? {
-                return Ok(None);
+    /// The key `ahead` rows past the current position if it is loaded already; otherwise
+    /// what is known without reading: [`Ahead::Exhausted`] when no more rows exist,
+    /// [`Ahead::AtLeast`] with the last loaded key (the key `ahead` rows on is no smaller).
+    pub fn key_ahead_loaded(&self, ahead: usize) -> Ahead {
+        if self.loaded_rows > ahead {
+            let mut a = ahead + self.front_pos;
+            for l in &self.loaded {
+                if a < l.keys.len() {
+                    return Ahead::Key(l.keys[a]);
+                }
+                a -= l.keys.len();
             }
         }
-        let mut a = ahead + self.front_pos;
-        for l in &self.loaded {
-            if a < l.keys.len() {
-                return Ok(Some(l.keys[a]));
-            }
-            a -= l.keys.len();
+        match (&self.feed, self.loaded.back().and_then(|l| l.keys.last())) {
+            (Feed::None, _) => Ahead::Exhausted,
+            (Feed::Spilled { .. }, Some(&last)) => Ahead::AtLeast(last),
+            (Feed::Spilled { .. }, None) => Ahead::AtLeast(0),
         }
-        Ok(None)
     }
 
     /// How many remaining keys are below `x`, counting no further than `cap` (the result

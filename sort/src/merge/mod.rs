@@ -33,7 +33,8 @@
 pub mod cursor;
 pub mod gather;
 
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, VecDeque};
 
 use std::sync::Arc;
 
@@ -48,7 +49,7 @@ use crate::read::Chunk;
 use crate::runs::Run;
 use crate::spill::file::{Segment, SpillReader, SpillWriter};
 use crate::spill::TempSpace;
-use cursor::Cursor;
+use cursor::{Ahead, Cursor};
 pub use gather::Piece;
 
 /// The key no row has (above every packed key): "take everything".
@@ -205,6 +206,12 @@ impl Merger {
         self.work_columns
     }
 
+    /// Rows the sources hold loaded and not yet taken (what the merge keeps in memory
+    /// besides its queue).
+    pub fn loaded_rows(&self) -> usize {
+        self.cursors.iter().map(Cursor::loaded_rows).sum()
+    }
+
     /// Sources being merged.
     pub fn fan_in(&self) -> usize {
         self.cursors.len()
@@ -228,11 +235,33 @@ impl Merger {
         let (low_enough, cap) = (w / 2, 2 * w + 1);
         let mut ahead = w.div_ceil(active.len()).max(1);
         let mut lo: u128 = 0;
+        let mut unknown = BinaryHeap::new();
         loop {
+            // The candidate: the smallest key `ahead` rows on over the sources. Sources
+            // whose key that far is not loaded yet are read one batch at a time, always the
+            // one whose last loaded key is smallest, and only while that key is below the
+            // candidate so far (the window takes such rows anyway). Reading every source
+            // `ahead` rows on would hold far more than the merge budget when one source is
+            // much denser than the others (a merged segment among small ones needs `ahead`
+            // in the thousands, for every source).
             let mut cand = ALL;
+            unknown.clear();
             for &s in active {
-                if let Some(k) = self.cursors[s].key_ahead(ahead)? {
-                    cand = cand.min(k);
+                match self.cursors[s].key_ahead_loaded(ahead) {
+                    Ahead::Key(k) => cand = cand.min(k),
+                    Ahead::Exhausted => {}
+                    Ahead::AtLeast(last) => unknown.push(Reverse((last, s))),
+                }
+            }
+            while let Some(Reverse((last, s))) = unknown.pop() {
+                if last >= cand {
+                    break;
+                }
+                self.cursors[s].load_one()?;
+                match self.cursors[s].key_ahead_loaded(ahead) {
+                    Ahead::Key(k) => cand = cand.min(k),
+                    Ahead::Exhausted => {}
+                    Ahead::AtLeast(last) => unknown.push(Reverse((last, s))),
                 }
             }
             let c = self.count_all(active, cand, cap)?;
@@ -474,6 +503,55 @@ mod tests {
             out.extend(c.keys);
         }
         out
+    }
+
+    #[test]
+    fn a_dense_source_among_sparse_ones_does_not_make_the_others_read_ahead() {
+        // One spilled segment holding a row at every time 0..200k (a merged segment) and
+        // 60 holding one row every 200 time units each, all in 64-row batches. A window of
+        // 1024 rows spans ~1000 time units: the sparse sources take a row or five each,
+        // so each needs about its current batch loaded. Choosing the window's bound used
+        // to read every source as far ahead as the dense one (~400 rows, 7 batches each:
+        // ~27k rows in all) instead.
+        let d = tempfile::tempdir().unwrap();
+        let space = Arc::new(TempSpace::create(d.path(), None).unwrap());
+        let schema = Schema::new(vec![Field::new("v", DataType::UInt64, false)]);
+        let mut w = SpillWriter::create(&space, &schema).unwrap();
+        let mut all = Vec::new();
+        let mut segment = |keys: Vec<u128>| {
+            let v: Arc<dyn Array> = Arc::new(UInt64Array::from_iter_values(
+                keys.iter().map(|&k| k as u64),
+            ));
+            let batch = RecordBatch::try_new(Arc::new(schema.clone()), vec![v]).unwrap();
+            w.write_segment(&batch, &keys, 64).unwrap();
+            all.extend(keys);
+        };
+        segment((0..200_000u128).map(|t| t << 64).collect());
+        for s in 1..=60u128 {
+            segment(
+                (0..1000u128)
+                    .map(|i| ((i * 200 + s) << 64) | (s << 32) | i)
+                    .collect(),
+            );
+        }
+        all.sort_unstable();
+        let run = Arc::new(SpillReader::open(w.finish().unwrap()).unwrap());
+        let sources: Vec<Source> = run
+            .segments()
+            .iter()
+            .map(|&seg| Source::Segment(Arc::clone(&run), seg))
+            .collect();
+        let mut m = Merger::new(sources, &schema, 1024);
+        let (mut out, mut peak) = (Vec::new(), 0);
+        while let Some(c) = m.next_chunk(1024).unwrap() {
+            peak = peak.max(m.loaded_rows());
+            out.extend(c.keys);
+        }
+        assert_eq!(out, all);
+        assert!(
+            peak <= 61 * 64 * 2 + 4 * 1024,
+            "{peak} rows loaded at once: sources read far ahead of the window"
+        );
     }
 
     #[test]

@@ -198,6 +198,14 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     tune_allocator();
     let config = config(&args)?;
+    if config.memory_limit < sluice_sort::config::SMALLEST_KEPT_LIMIT {
+        eprintln!(
+            "warning: --memory-limit {}: the sort needs 100-120 MiB whatever its budget, so \
+             below {} MiB peak memory exceeds the limit (docs/sort.md, \"Memory\")",
+            args.memory_limit,
+            sluice_sort::config::SMALLEST_KEPT_LIMIT >> 20
+        );
+    }
     let sources = sources(&args)?;
     let bars = Bars {
         ctx,
