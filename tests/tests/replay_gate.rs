@@ -309,4 +309,34 @@ fn merged_replay_records_every_output_in_one_global_time_order() {
     assert_eq!(times.len() as u64, v["events"].as_u64().unwrap());
     let back = times.windows(2).position(|w| w[1] < w[0]);
     assert_eq!(back, None, "receipt times go back");
+
+    // `ingest stats`: the same count, for scripts and for people.
+    let stats = |json: bool| {
+        let mut c = cmd();
+        if json {
+            c.arg("--json");
+        }
+        c.args(["ingest", "stats", "--run-root"])
+            .arg(run_root(&runs));
+        let o = output(c);
+        assert!(o.status.success(), "{}", stderr(&o));
+        stdout(&o)
+    };
+    let j: serde_json::Value = serde_json::from_str(stats(true).trim()).unwrap();
+    assert_eq!(j["receipts"], v["events"]);
+    assert_eq!(
+        j["contexts"].as_u64(),
+        Some(4),
+        "one context per output: {j}"
+    );
+    let text = stats(false);
+    let digits = times.len().to_string();
+    let groups: Vec<&str> = digits
+        .as_bytes()
+        .rchunks(3)
+        .rev()
+        .map(|g| std::str::from_utf8(g).unwrap())
+        .collect();
+    let count = groups.join(",");
+    assert!(text.contains(&format!("receipts      {count} ")), "{text}");
 }

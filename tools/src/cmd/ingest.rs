@@ -65,11 +65,35 @@ pub fn run(cmd: IngestCommand, ctx: &Ctx) -> anyhow::Result<()> {
         IngestCommand::Stats(a) => {
             let l = Lookup::open(&a.run_root.join("ig"))?;
             let s = l.summary()?;
-            ctx.emit(&s, || serde_json::to_string_pretty(&s).unwrap_or_default());
+            ctx.emit(&s, || stats_text(&s, &a.run_root));
             Ok(())
         }
         IngestCommand::Verify(a) => verify(a, ctx),
     }
+}
+
+/// `ingest stats` for people: one line per quantity, counts with separators.
+fn stats_text(s: &serde_json::Value, run_root: &std::path::Path) -> String {
+    let n = |k: &str| indicatif::HumanCount(s[k].as_u64().unwrap_or(0)).to_string();
+    [
+        format!(
+            "gate state of run {} ({})",
+            s["platform_run_id"].as_str().unwrap_or("?"),
+            run_root.join("ig").display()
+        ),
+        format!(
+            "  receipts      {} (the indexes cover the first {})",
+            n("receipts"),
+            n("covered_seq")
+        ),
+        format!(
+            "  dedupe index  {} keys in {} run(s)",
+            n("dedupe_entries"),
+            n("dedupe_runs")
+        ),
+        format!("  contexts      {}", n("contexts")),
+    ]
+    .join("\n")
 }
 
 fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
