@@ -22,7 +22,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use arrow_array::{ArrayRef, BooleanArray, Int64Array, RecordBatch, StringArray, UInt32Array};
+use arrow_array::types::Int32Type;
+use arrow_array::{
+    ArrayRef, BooleanArray, DictionaryArray, Float64Array, Int32Array, Int64Array, RecordBatch,
+    StringArray, UInt32Array,
+};
 use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use sluice_sort::key::{pack, times};
@@ -266,9 +270,85 @@ fn merge(c: &mut Criterion) {
     g.finish();
 }
 
+/// A decoded chunk shaped like the traffic output: two `i64`, a dictionary string, the
+/// 27-byte `ts_utc`, an `f64`, a `bool`, a nullable dictionary string.
+fn traffic_batch(n: usize) -> RecordBatch {
+    let mut rng = SplitMix(4);
+    let t = random_times(&mut rng, n);
+    let types = ["AUTH_REQUEST", "AUTH_RESPONSE", "CAPTURE", "REFUND"];
+    let dict = |keys: Vec<Option<i32>>, values: &[&str]| -> ArrayRef {
+        Arc::new(
+            DictionaryArray::<Int32Type>::try_new(
+                Int32Array::from(keys),
+                Arc::new(StringArray::from(values.to_vec())),
+            )
+            .expect("valid dictionary"),
+        )
+    };
+    let columns: Vec<(&str, ArrayRef)> = vec![
+        (
+            "flow_id",
+            Arc::new(Int64Array::from_iter_values(
+                (0..n).map(|_| rng.next() as i64 >> 20),
+            )),
+        ),
+        (
+            "event_seq",
+            Arc::new(Int64Array::from_iter_values((0..n).map(|i| (i % 7) as i64))),
+        ),
+        (
+            "event_type",
+            dict((0..n).map(|i| Some((i % 4) as i32)).collect(), &types),
+        ),
+        (
+            "ts_utc",
+            Arc::new(StringArray::from_iter_values(
+                t.iter().map(|&m| format_rfc3339_micros(m)),
+            )),
+        ),
+        (
+            "amount",
+            Arc::new(Float64Array::from_iter_values(
+                (0..n).map(|_| (rng.next() % 100_000) as f64 / 100.0),
+            )),
+        ),
+        (
+            "fraud_flag",
+            Arc::new(BooleanArray::from_iter((0..n).map(|i| Some(i % 97 == 0)))),
+        ),
+        (
+            "campaign_id",
+            dict(
+                (0..n)
+                    .map(|i| (i % 50 == 0).then_some((i % 3) as i32))
+                    .collect(),
+                &["c1", "c2", "c3"],
+            ),
+        ),
+    ];
+    RecordBatch::try_from_iter(columns).expect("valid batch")
+}
+
+fn digest(c: &mut Criterion) {
+    const N: usize = 64 * 1024;
+    let batch = traffic_batch(N);
+    let mut g = c.benchmark_group("sort_digest");
+    g.throughput(Throughput::Elements(N as u64));
+    g.bench_function("traffic_7_columns", |b| {
+        b.iter(|| sluice_storage::digest::digest_batch(&batch).map(|d| d.row_count))
+    });
+    for i in 0..batch.num_columns() {
+        let one = batch.project(&[i]).expect("column");
+        g.bench_function(format!("column/{}", batch.schema().field(i).name()), |b| {
+            b.iter(|| sluice_storage::digest::digest_batch(&one).map(|d| d.row_count))
+        });
+    }
+    g.finish();
+}
+
 criterion_group! {
     name = kernels;
     config = config();
-    targets = key_parse, radix, merge
+    targets = key_parse, radix, merge, digest
 }
 criterion_main!(kernels);
