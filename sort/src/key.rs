@@ -127,9 +127,9 @@ fn canonical_date(b: &[u8]) -> Option<i64> {
 }
 
 /// Microseconds into the day of the `THH:MM:SS.ffffffZ` in `b[10..]` of a 27-byte
-/// candidate.
-#[inline(always)]
-fn canonical_clock(b: &[u8]) -> Option<i64> {
+/// candidate: byte by byte, the definition [`canonical_clock`] must equal.
+#[cfg(test)]
+fn canonical_clock_bytewise(b: &[u8]) -> Option<i64> {
     if b.len() != 27
         || b[10] != b'T'
         || b[13] != b':'
@@ -145,6 +145,58 @@ fn canonical_clock(b: &[u8]) -> Option<i64> {
     let minute = d(14) * 10 + d(15);
     let second = d(17) * 10 + d(18);
     let micros = d(20) * 100_000 + d(21) * 10_000 + d(22) * 1000 + d(23) * 100 + d(24) * 10 + d(25);
+    if hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    Some((hour * 3600 + minute * 60 + second) * 1_000_000 + micros)
+}
+
+/// Whether every byte of `v` selected by `mask` (whole bytes) is an ASCII digit: its high
+/// nibble is 3 and its low nibble plus 6 stays below 16 (no byte can carry into the next).
+#[inline(always)]
+fn swar_digits(v: u64, mask: u64) -> bool {
+    const HIGH: u64 = 0xf0f0_f0f0_f0f0_f0f0;
+    let high_ok = v & mask & HIGH == 0x3030_3030_3030_3030 & mask;
+    let low = v & mask & !HIGH;
+    high_ok && low.wrapping_add(0x0606_0606_0606_0606 & mask) & HIGH == 0
+}
+
+/// Microseconds into the day of the `THH:MM:SS.ffffffZ` in `b[10..]` of a 27-byte
+/// candidate, `None` unless every separator and digit is in place and in range. The 16
+/// bytes after the `T` are checked as two words (SWAR) instead of 17 byte compares: the
+/// key parse is a fixed cost of every sorted row.
+#[inline(always)]
+fn canonical_clock(b: &[u8]) -> Option<i64> {
+    if b.len() != 27 || b[10] != b'T' {
+        return None;
+    }
+    let word = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&b[at..at + 8]);
+        u64::from_le_bytes(w)
+    };
+    // `HH:MM:SS` (':' at bytes 2 and 5) and `.ffffffZ` ('.' at byte 0, 'Z' at byte 7).
+    let (hms, frac) = (word(11), word(19));
+    const HMS_SEP: u64 = 0x0000_ff00_00ff_0000;
+    const FRAC_SEP: u64 = 0xff00_0000_0000_00ff;
+    if hms & HMS_SEP != 0x0000_3a00_003a_0000
+        || frac & FRAC_SEP != 0x5a00_0000_0000_002e
+        || !swar_digits(hms, !HMS_SEP)
+        || !swar_digits(frac, !FRAC_SEP)
+    {
+        return None;
+    }
+    let (h, f) = (hms & 0x0f0f_0f0f_0f0f_0f0f, frac & 0x0f0f_0f0f_0f0f_0f0f);
+    let d = |w: u64, i: u32| ((w >> (8 * i)) & 0xff) as i64;
+    let hour = d(h, 0) * 10 + d(h, 1);
+    let minute = d(h, 3) * 10 + d(h, 4);
+    let second = d(h, 6) * 10 + d(h, 7);
+    let micros = d(f, 1) * 100_000
+        + d(f, 2) * 10_000
+        + d(f, 3) * 1000
+        + d(f, 4) * 100
+        + d(f, 5) * 10
+        + d(f, 6);
     if hour > 23 || minute > 59 || second > 59 {
         return None;
     }
@@ -440,6 +492,39 @@ mod tests {
             "2026-01-05T08:3a:13.260000Z",
         ] {
             assert_eq!(parse_time_str(text), parse_rfc3339_micros(text), "{text}");
+        }
+    }
+
+    #[test]
+    fn word_clock_equals_the_bytewise_clock_on_every_single_byte_change() {
+        // A canonical string, then every byte of its clock set to every value: each
+        // separator, digit and range check must decide exactly as the bytewise parser.
+        let base = *b"2026-01-05T08:30:13.260000Z";
+        let mut texts = vec![base.to_vec(), b"2026-01-05T23:59:59.999999Z".to_vec()];
+        for at in 10..27 {
+            for v in 0..=255u8 {
+                let mut t = base.to_vec();
+                t[at] = v;
+                texts.push(t);
+            }
+        }
+        for (h, m, s) in [
+            (24, 0, 0),
+            (23, 60, 0),
+            (23, 59, 60),
+            (19, 99, 99),
+            (0, 0, 0),
+        ] {
+            texts.push(format!("2026-01-05T{h:02}:{m:02}:{s:02}.000001Z").into_bytes());
+        }
+        texts.push(b"2026-01-05T08:30:13.260000".to_vec());
+        for t in &texts {
+            assert_eq!(
+                canonical_clock(t),
+                canonical_clock_bytewise(t),
+                "{}",
+                String::from_utf8_lossy(t)
+            );
         }
     }
 
