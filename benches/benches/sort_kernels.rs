@@ -10,6 +10,9 @@
 //! 3. `sort_merge`: the windowed merge (`Merger::next_chunk`) of 256 sorted chunks of 4 Ki
 //!    rows, alone and with the scatter gather (`gather_chunk`) of four columns (i64,
 //!    27-byte string, u32 codes, bool) into 64 Ki-row row groups.
+//! 4. `sort_digest`: the multiset digest (`sluice_storage::digest`) of 64 Ki rows shaped
+//!    like the traffic output (two `i64`, dictionary strings, the 27-byte `ts_utc`, `f64`,
+//!    `bool`), all seven columns and each alone: both sides of a sort's validation pay it.
 //!
 //! `cargo bench -p sluice-benches --bench sort_kernels` (about a minute). End-to-end
 //! numbers against DuckDB, Polars and the copy floor are `sluice bench sort`.

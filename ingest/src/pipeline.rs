@@ -14,8 +14,10 @@
 //!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
 //!    answers with the new runs; a second flush waits for the first. Decided batches travel
 //!    in messages of at least `MIN_MESSAGE_EVENTS` events (at most a group) while more
-//!    input is waiting, else at once: `--merge` slices of a row or two would otherwise each
-//!    be a message and, with a queue of 32 messages, a group (and an fsync) of their own.
+//!    input is waiting, else at once (unpaced input: only full messages): `--merge` slices
+//!    of a row or two would otherwise each be a message and, with a queue of 32 messages, a
+//!    group (and an fsync per partition) of their own. An input may hold several batches
+//!    (`convert` returns them in order): an unpaced merge bundles its slices.
 //! 2. Stage B records batches in order, every batch already waiting in the queue together
 //!    with the first, up to `group_events` (group commit: one append and one fsync per
 //!    partition for the group, so the fsync latency is paid per group, not per batch; a
@@ -67,6 +69,10 @@ pub struct PipelineConfig {
     /// Stage B records every batch already queued in one go, up to this many events: one
     /// bus append (and fsync) per partition for the group.
     pub group_events: usize,
+    /// The input is unpaced (`--max`): no event has to be recorded before stage A has
+    /// filled a message, so it never sends a short one because its input ran dry (only
+    /// the last one, or one cut by a memtable flush).
+    pub unpaced: bool,
 }
 
 impl Default for PipelineConfig {
@@ -76,6 +82,7 @@ impl Default for PipelineConfig {
             checkpoint_interval: Duration::from_secs(1),
             queue_depth: 32,
             group_events: 1 << 15,
+            unpaced: false,
         }
     }
 }
@@ -102,11 +109,11 @@ enum ToRecorder<T> {
 }
 
 /// Run the gate over every input until `inputs` closes (see the module doc).
-pub fn run_pipeline<S: Send, T: Send>(
+pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
     gate: &mut Gate,
     sink: &mut dyn Sink,
     inputs: Receiver<S>,
-    convert: impl Fn(S) -> GateInput<T> + Send,
+    convert: impl Fn(S) -> I + Send,
     progress: &mut dyn Progress<T>,
     cfg: &PipelineConfig,
 ) -> Result<PipelineReport> {
@@ -126,40 +133,44 @@ pub fn run_pipeline<S: Send, T: Send>(
             // A message never holds more than a group.
             let message_events = MIN_MESSAGE_EVENTS.min(cfg.group_events.max(1));
             for input in inputs.iter() {
-                let GateInput {
+                let mut items = convert(input).into_iter().peekable();
+                while let Some(GateInput {
                     output,
                     batch,
                     origin,
                     tag,
-                } = convert(input);
-                if !decider.partitions.contains_key(output.topic) {
-                    return Err(IngestError::InvalidArgument(format!(
-                        "topic {} is not prepared (call Gate::prepare_topics)",
-                        output.topic
-                    )));
-                }
-                if let Ok(done) = done_rx.try_recv() {
-                    decider.flushed(done);
-                }
-                while let Ok(env) = recycle_rx.try_recv() {
-                    decider.recycle(env);
-                }
-                let decided = decider.decide(output, &batch, origin, tag)?;
-                out_events += decided.rows.len();
-                out.push(decided);
-                // Small inputs (`--merge` slices of a row or two) travel together: one
-                // message, and one group for stage B, per MIN_MESSAGE_EVENTS events, unless
-                // nothing more is waiting (paced replay: no event is held back).
-                if out_events >= message_events || inputs.is_empty() || decider.needs_flush() {
-                    send(ToRecorder::Batches(std::mem::take(&mut out)))?;
-                    out_events = 0;
-                }
-                if decider.needs_flush() {
-                    if decider.flush_in_flight() {
-                        let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
+                }) = items.next()
+                {
+                    if !decider.partitions.contains_key(output.topic) {
+                        return Err(IngestError::InvalidArgument(format!(
+                            "topic {} is not prepared (call Gate::prepare_topics)",
+                            output.topic
+                        )));
+                    }
+                    if let Ok(done) = done_rx.try_recv() {
                         decider.flushed(done);
                     }
-                    send(ToRecorder::Flush(decider.freeze()))?;
+                    while let Ok(env) = recycle_rx.try_recv() {
+                        decider.recycle(env);
+                    }
+                    let decided = decider.decide(output, &batch, origin, tag)?;
+                    out_events += decided.rows.len();
+                    out.push(decided);
+                    // Small inputs (`--merge` slices of a row or two) travel together: one
+                    // message, and one group for stage B, per MIN_MESSAGE_EVENTS events. Paced,
+                    // what is decided goes when nothing more waits (no event is held back).
+                    let dry = items.peek().is_none() && inputs.is_empty() && !cfg.unpaced;
+                    if out_events >= message_events || dry || decider.needs_flush() {
+                        send(ToRecorder::Batches(std::mem::take(&mut out)))?;
+                        out_events = 0;
+                    }
+                    if decider.needs_flush() {
+                        if decider.flush_in_flight() {
+                            let done = done_rx.recv().map_err(|_| IngestError::PipelinePanicked)?;
+                            decider.flushed(done);
+                        }
+                        send(ToRecorder::Flush(decider.freeze()))?;
+                    }
                 }
             }
             if !out.is_empty() {

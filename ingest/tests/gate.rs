@@ -7,6 +7,7 @@ mod common;
 
 use std::collections::HashMap;
 
+use arrow_array::RecordBatch;
 use common::*;
 use serde_json::Value;
 use sluice_ingest::gate::record::BatchCounts;
@@ -359,7 +360,7 @@ impl Progress<u32> for Recorded {
 #[test]
 fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
     // One batch per group (200 events), a checkpoint after every group.
-    let report = pipeline_equals_single_threaded(&[200; 30], 200, false);
+    let report = pipeline_equals_single_threaded(&[200; 30], 200, Feed::default());
     assert_eq!(report.checkpoints, 31);
 }
 
@@ -367,7 +368,7 @@ fn the_pipeline_decides_exactly_like_the_single_threaded_gate() {
 fn grouped_recording_decides_exactly_like_the_single_threaded_gate() {
     // Groups of whatever is queued (duplicates resolved inside a group, flushes ending
     // groups): receipts and bus are still those of the single-threaded gate.
-    let report = pipeline_equals_single_threaded(&[200; 30], 1 << 15, false);
+    let report = pipeline_equals_single_threaded(&[200; 30], 1 << 15, Feed::default());
     assert!((2..=31).contains(&report.checkpoints));
 }
 
@@ -380,7 +381,11 @@ fn tiny_batches_travel_and_record_together() {
     // one per batch or per queue's worth (32 batches: at least 47 groups).
     let mut rng = SplitMix64(11);
     let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
-    let report = pipeline_equals_single_threaded(&sizes, 1 << 15, true);
+    let feed = Feed {
+        prefill: true,
+        ..Feed::default()
+    };
+    let report = pipeline_equals_single_threaded(&sizes, 1 << 15, feed);
     assert!(
         report.checkpoints <= 12,
         "{} checkpoints: tiny batches were recorded one group each",
@@ -388,13 +393,48 @@ fn tiny_batches_travel_and_record_together() {
     );
 }
 
+#[test]
+fn unpaced_input_that_runs_dry_still_records_full_groups() {
+    // An unpaced `--merge` sends bundles of tiny slices, and its reader falls behind the
+    // gate now and then. Paced, stage A sends what it has whenever its input runs dry (here
+    // every 10 bundles: ~75 groups, each with its fsyncs); unpaced, it only sends full
+    // messages, so the groups are as few as with every input waiting.
+    let mut rng = SplitMix64(12);
+    let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
+    let feed = Feed {
+        bundle: 2,
+        pause_every: 10,
+        unpaced: true,
+        ..Feed::default()
+    };
+    let report = pipeline_equals_single_threaded(&sizes, 1 << 15, feed);
+    assert!(
+        report.checkpoints <= 12,
+        "{} checkpoints: the gate recorded short groups of unpaced input",
+        report.checkpoints
+    );
+}
+
+/// How the pipeline test feeds its batches.
+#[derive(Clone, Copy, Default)]
+struct Feed {
+    /// Every input is queued before the pipeline starts.
+    prefill: bool,
+    /// Batches per input message (0 counts as 1), as an unpaced merge bundles slices.
+    bundle: usize,
+    /// The feeder sleeps 2 ms after every this many messages (0: never): the input runs dry.
+    pause_every: usize,
+    /// `PipelineConfig::unpaced`.
+    unpaced: bool,
+}
+
 /// Ingest batches of `sizes` rows (random rows, some duplicates, some failing checks)
 /// through the pipeline and through the single-threaded gate; both must leave the same
-/// receipts and bus. `prefill`: every input is queued before the pipeline starts.
+/// receipts and bus.
 fn pipeline_equals_single_threaded(
     sizes: &[usize],
     group_events: usize,
-    prefill: bool,
+    feed: Feed,
 ) -> sluice_ingest::pipeline::PipelineReport {
     let mut rng = SplitMix64(3);
     let batches: Vec<Vec<TRow>> = sizes
@@ -434,14 +474,23 @@ fn pipeline_equals_single_threaded(
     let d2 = tempfile::tempdir().unwrap();
     let mut s2 = MemorySink::new();
     let mut g2 = open(d2.path(), &mut s2, memory);
-    let (tx, rx) = if prefill {
+    let (tx, rx) = if feed.prefill {
         crossbeam_channel::unbounded()
     } else {
         crossbeam_channel::bounded(2)
     };
-    if prefill {
-        for (i, b) in batches.iter().enumerate() {
-            tx.send((i as u32, batch(b))).unwrap();
+    let messages: Vec<Vec<(u32, RecordBatch)>> = batches
+        .iter()
+        .enumerate()
+        .map(|(i, b)| (i as u32, batch(b)))
+        .collect::<Vec<_>>()
+        .chunks(feed.bundle.max(1))
+        .map(|c| c.to_vec())
+        .collect();
+    let mut messages = messages.into_iter();
+    if feed.prefill {
+        for m in messages.by_ref() {
+            tx.send(m).unwrap();
         }
     }
     let mut progress = Recorded {
@@ -452,13 +501,15 @@ fn pipeline_equals_single_threaded(
     let cfg = PipelineConfig {
         checkpoint_every: 1,
         group_events,
+        unpaced: feed.unpaced,
         ..PipelineConfig::default()
     };
     let report = std::thread::scope(|s| {
-        let feeder = s.spawn(|| {
-            if !prefill {
-                for (i, b) in batches.iter().enumerate() {
-                    tx.send((i as u32, batch(b))).unwrap();
+        let feeder = s.spawn(move || {
+            for (k, m) in messages.enumerate() {
+                tx.send(m).unwrap();
+                if feed.pause_every > 0 && (k + 1) % feed.pause_every == 0 {
+                    std::thread::sleep(std::time::Duration::from_millis(2));
                 }
             }
             drop(tx);
@@ -467,11 +518,13 @@ fn pipeline_equals_single_threaded(
             &mut g2,
             &mut s2 as &mut dyn Sink,
             rx,
-            |(i, b)| GateInput {
-                output: spec(),
-                batch: b,
-                origin: origin(first_rows[i as usize]),
-                tag: i,
+            |m: Vec<(u32, RecordBatch)>| {
+                m.into_iter().map(|(i, b)| GateInput {
+                    output: spec(),
+                    batch: b,
+                    origin: origin(first_rows[i as usize]),
+                    tag: i,
+                })
             },
             &mut progress,
             &cfg,

@@ -5,8 +5,8 @@
 //! checkpoints so a replay resumes after the last durable row.
 //!
 //! It is not the gate: it knows nothing of envelopes, dedupe or the bus. It hands out
-//! [`replay::Slice`]s (consecutive rows of one view, as Arrow batches with their parsed
-//! times) on a channel; whoever consumes them (the gate, wired to the views by the session
+//! [`replay::Slice`]s (consecutive rows of one view: a range of a decoded Arrow batch with
+//! its parsed times) on a channel, one per message or, unpaced `--merge`, in bundles; whoever consumes them (the gate, wired to the views by the session
 //! in `sluice_ingest::replay`) reports back which rows are durable, and only those are written
 //! to checkpoints.
 //!
@@ -17,7 +17,7 @@
 //!  reader::ViewReader (resume position, time window, row-group skipping)
 //!        | pacing::Schedule per output clock (or merge::  one global order)
 //!        v
-//!  replay::run_replay --Slice--> channel --> consumer --durable rows--> checkpoint::CheckpointStore
+//!  replay::run_replay --Release (Slices)--> channel --> consumer --durable rows--> checkpoint::CheckpointStore
 //! ```
 //!
 //! Modules: [`view`] (open and check), [`reader`] (decode), [`pacing`] and [`clock`]

@@ -7,10 +7,14 @@
 //!                           the row before them in their own view.
 //! ```
 //!
-//! Each release is a zero-copy slice of the current batch of one output, so the consumer
+//! Each release is a range of rows of the current batch of one output, so the consumer
 //! still sees consecutive rows of one view per [`Slice`] and checkpoints stay per output.
+//! Unpaced, the ranges share their batch and travel in bundles of about
+//! [`MERGE_BUNDLE_EVENTS`] events: one channel message, one wake-up of the consumer.
 
+use std::ops::Range;
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 
@@ -18,12 +22,13 @@ use crate::error::Result;
 use crate::pacing::{pace_batch, Schedule};
 use crate::reader::{ViewBatch, ViewReader, NO_TS};
 use crate::replay::{
-    make_clock, send, Budget, OutputMonitor, OutputPlan, OutputReport, ReplayConfig, Slice, Stop,
+    make_clock, send, Budget, Outbox, OutputMonitor, OutputPlan, OutputReport, Release,
+    ReplayConfig, Slice, Stop, MERGE_BUNDLE_EVENTS,
 };
 
 struct Head {
     reader: ViewReader,
-    batch: Option<ViewBatch>,
+    batch: Option<Arc<ViewBatch>>,
     /// Effective time of each row of `batch` (missing times carried forward).
     eff: Vec<i64>,
     pos: usize,
@@ -50,7 +55,7 @@ impl Head {
                                 self.last_valid
                             })
                             .collect();
-                    self.batch = Some(b);
+                    self.batch = Some(Arc::new(b));
                     self.pos = 0;
                 }
             }
@@ -70,7 +75,7 @@ impl Head {
 pub(crate) fn replay_merged(
     plans: &[OutputPlan],
     cfg: &ReplayConfig,
-    tx: &Sender<Slice>,
+    tx: &Sender<Release>,
     budget: &Budget,
     monitors: &[OutputMonitor],
 ) -> Result<Vec<OutputReport>> {
@@ -87,6 +92,13 @@ pub(crate) fn replay_merged(
         .collect();
     let clock = make_clock(cfg.clock);
     let mut sched = Schedule::new(cfg.pacing);
+    // Unpaced, slices travel in bundles; paced, each goes when due.
+    let bundle = if sched.is_free() {
+        MERGE_BUNDLE_EVENTS
+    } else {
+        0
+    };
+    let mut out = Outbox::new(tx, bundle);
     while !budget.spent() {
         for h in heads.iter_mut() {
             h.fill()?;
@@ -112,27 +124,47 @@ pub(crate) fn replay_merged(
         };
         // The chosen head is the smallest, so at least its first row goes.
         let end = end.max(start + 1);
-        let slice = batch.slice(start, end);
         head.pos = end;
-        let r = pace_batch(&mut sched, clock.as_ref(), slice, |s, now, lag| match send(
-            tx,
-            budget,
-            &monitors[o],
-            o,
-            s,
-            now,
-            lag,
-        ) {
-            Ok(true) => Ok(()),
-            Ok(false) => Err(Stop::Budget),
-            Err(e) => Err(Stop::Err(e)),
-        });
+        let mut emit = |batch: Arc<ViewBatch>, rows: Range<usize>, now, lag| {
+            let slice = Slice {
+                output: o,
+                batch,
+                rows,
+                released_at: now,
+            };
+            match send(&mut out, budget, &monitors[o], slice, lag) {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(Stop::Budget),
+                Err(e) => Err(Stop::Err(e)),
+            }
+        };
+        let r = if sched.is_free() {
+            // Unpaced: the rows stay in the shared batch (no batch cut per slice), and the
+            // schedule only notes the times, as `pace_batch` does.
+            let now = clock.now();
+            sched.due(batch.ts[start], now);
+            if let Some(&last) = batch.ts[start..end].iter().rev().find(|&&t| t != NO_TS) {
+                sched.due(last, now);
+            }
+            emit(batch.clone(), start..end, now, None)
+        } else {
+            pace_batch(
+                &mut sched,
+                clock.as_ref(),
+                batch.slice(start, end),
+                |s, now, lag| {
+                    let rows = 0..s.len();
+                    emit(Arc::new(s), rows, now, lag)
+                },
+            )
+        };
         match r {
             Ok(()) => {}
             Err(Stop::Budget) => break,
             Err(Stop::Err(e)) => return Err(e),
         }
     }
+    out.flush()?;
     Ok(heads
         .iter()
         .zip(plans)

@@ -18,10 +18,12 @@
 //! 4. `--max-events` is one budget shared by all outputs; an output stops when it is spent.
 //! 5. A closed channel (the consumer failed) stops every output with `REPLAY_CONSUMER_CLOSED`.
 
+use std::ops::Range;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arrow_array::RecordBatch;
 use crossbeam_channel::Sender;
 
 use crate::clock::{Clock, LogicalClock, SystemClock};
@@ -37,9 +39,56 @@ pub struct OutputPlan {
     pub start: StartAt,
 }
 
-/// The bounded channel [`run_replay`] sends on (its depth is the backpressure window).
-pub fn channel(depth: usize) -> (Sender<Slice>, crossbeam_channel::Receiver<Slice>) {
+/// The bounded channel [`run_replay`] sends on (its depth, in releases, is the
+/// backpressure window).
+pub fn channel(depth: usize) -> (Sender<Release>, crossbeam_channel::Receiver<Release>) {
     crossbeam_channel::bounded(depth.max(1))
+}
+
+/// Slices sent in one channel message, in release order: one slice, except in an unpaced
+/// `--merge`, which bundles its slices (a row or two each) up to [`MERGE_BUNDLE_EVENTS`]
+/// events so that the consumer is not woken once per slice.
+pub type Release = Vec<Slice>;
+
+/// Events an unpaced `--merge` gathers in one [`Release`].
+pub const MERGE_BUNDLE_EVENTS: usize = 1024;
+
+/// Slices waiting to go out as one [`Release`].
+pub(crate) struct Outbox<'a> {
+    tx: &'a Sender<Release>,
+    pending: Release,
+    events: usize,
+    /// Send once this many events wait (0: every slice at once).
+    bundle: usize,
+}
+
+impl<'a> Outbox<'a> {
+    pub(crate) fn new(tx: &'a Sender<Release>, bundle: usize) -> Self {
+        Outbox {
+            tx,
+            pending: Vec::new(),
+            events: 0,
+            bundle,
+        }
+    }
+    fn push(&mut self, slice: Slice) -> Result<()> {
+        self.events += slice.len();
+        self.pending.push(slice);
+        if self.events >= self.bundle {
+            self.flush()?;
+        }
+        Ok(())
+    }
+    /// Send what waits (nothing if nothing does).
+    pub(crate) fn flush(&mut self) -> Result<()> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        self.events = 0;
+        self.tx
+            .send(std::mem::take(&mut self.pending))
+            .map_err(|_| ReplayError::ConsumerClosed)
+    }
 }
 
 /// Which clock pacing waits on.
@@ -76,13 +125,50 @@ impl Default for ReplayConfig {
 }
 
 /// Events released to the consumer: consecutive rows of one output.
+///
+/// The rows stay in their decoded batch, shared: an unpaced `--merge` releases a row or
+/// two at a time, and cutting each into its own `RecordBatch` on the reading thread cost
+/// a dozen allocations per slice, freed by the consumer's thread (contended allocator
+/// arenas). The consumer cuts the rows where it uses them ([`Slice::record_batch`]).
 #[derive(Debug, Clone)]
 pub struct Slice {
     /// Index of the output in the plans given to [`run_replay`].
     pub output: usize,
-    pub batch: ViewBatch,
+    /// The decoded batch the rows are in.
+    pub batch: Arc<ViewBatch>,
+    /// The released rows of `batch`.
+    pub rows: Range<usize>,
     /// Clock time of the release (for pacing checks and lag).
     pub released_at: Duration,
+}
+
+impl Slice {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+    /// The view part the rows are in.
+    pub fn part(&self) -> u32 {
+        self.batch.part
+    }
+    /// Row index, inside the part, of the first released row.
+    pub fn first_row(&self) -> u64 {
+        self.batch.first_row + self.rows.start as u64
+    }
+    /// `ts_utc` of each released row in UTC microseconds ([`NO_TS`] when unknown).
+    pub fn ts(&self) -> &[i64] {
+        &self.batch.ts[self.rows.clone()]
+    }
+    /// The released rows as their own batch (zero-copy).
+    pub fn record_batch(&self) -> RecordBatch {
+        if self.rows.start == 0 && self.rows.end == self.batch.len() {
+            self.batch.batch.clone()
+        } else {
+            self.batch.batch.slice(self.rows.start, self.rows.len())
+        }
+    }
 }
 
 /// Live counters per output, readable from another thread (progress display).
@@ -143,38 +229,28 @@ pub(crate) fn make_clock(kind: ClockKind) -> Arc<dyn Clock> {
     }
 }
 
-/// Cut a slice to the budget and send it; `Ok(false)` once the budget is spent.
+/// Cut the slice to the budget and send it (or bundle it); `Ok(false)` once the budget is
+/// spent.
 pub(crate) fn send(
-    tx: &Sender<Slice>,
+    out: &mut Outbox<'_>,
     budget: &Budget,
     monitor: &OutputMonitor,
-    output: usize,
-    batch: ViewBatch,
-    now: Duration,
+    mut slice: Slice,
     lag: Option<i64>,
 ) -> Result<bool> {
-    let n = budget.take(batch.len());
+    let n = budget.take(slice.len());
     if n == 0 {
         return Ok(false);
     }
-    let batch = if n < batch.len() {
-        batch.slice(0, n)
-    } else {
-        batch
-    };
+    slice.rows.end = slice.rows.start + n;
     monitor.emitted.fetch_add(n as u64, Ordering::Relaxed);
-    if let Some(&t) = batch.ts.iter().rev().find(|&&t| t != NO_TS) {
+    if let Some(&t) = slice.ts().iter().rev().find(|&&t| t != NO_TS) {
         monitor.last_ts.store(t, Ordering::Relaxed);
     }
     monitor
         .lag_micros
         .store(lag.unwrap_or(NO_TS), Ordering::Relaxed);
-    tx.send(Slice {
-        output,
-        batch,
-        released_at: now,
-    })
-    .map_err(|_| ReplayError::ConsumerClosed)?;
+    out.push(slice)?;
     Ok(!budget.spent())
 }
 
@@ -188,10 +264,11 @@ fn replay_one(
     output: usize,
     plan: &OutputPlan,
     cfg: &ReplayConfig,
-    tx: &Sender<Slice>,
+    tx: &Sender<Release>,
     budget: &Budget,
     monitor: &OutputMonitor,
 ) -> Result<OutputReport> {
+    let mut out = Outbox::new(tx, 0);
     let clock = make_clock(cfg.clock);
     let mut sched = Schedule::new(cfg.pacing);
     let mut reader = ViewReader::new(plan.view.clone(), plan.start, cfg.window, cfg.batch_rows);
@@ -199,16 +276,19 @@ fn replay_one(
         let Some(batch) = reader.next().transpose()? else {
             break;
         };
-        let r = pace_batch(
-            &mut sched,
-            clock.as_ref(),
-            batch,
-            |slice, now, lag| match send(tx, budget, monitor, output, slice, now, lag) {
+        let r = pace_batch(&mut sched, clock.as_ref(), batch, |batch, now, lag| {
+            let slice = Slice {
+                output,
+                rows: 0..batch.len(),
+                batch: Arc::new(batch),
+                released_at: now,
+            };
+            match send(&mut out, budget, monitor, slice, lag) {
                 Ok(true) => Ok(()),
                 Ok(false) => Err(Stop::Budget),
                 Err(e) => Err(Stop::Err(e)),
-            },
-        );
+            }
+        });
         match r {
             Ok(()) => {}
             Err(Stop::Budget) => break,
@@ -227,7 +307,7 @@ fn replay_one(
 pub fn run_replay(
     plans: &[OutputPlan],
     cfg: &ReplayConfig,
-    tx: Sender<Slice>,
+    tx: Sender<Release>,
     monitors: &[OutputMonitor],
 ) -> Result<Vec<OutputReport>> {
     if monitors.len() != plans.len() {

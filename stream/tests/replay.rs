@@ -15,7 +15,8 @@ use sluice_stream::fixture::{write_partial_view, write_view, FixtureLayout};
 use sluice_stream::pacing::{Pacing, PacingConfig};
 use sluice_stream::reader::{StartAt, TimeWindow, ViewReader};
 use sluice_stream::replay::{
-    run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice,
+    run_replay, ClockKind, OutputMonitor, OutputPlan, Release, ReplayConfig, Slice,
+    MERGE_BUNDLE_EVENTS,
 };
 use sluice_stream::view::open_view;
 
@@ -198,6 +199,11 @@ fn window_is_exact_and_skips_row_groups_by_statistics() {
 }
 
 fn collect(plans: &[OutputPlan], cfg: &ReplayConfig) -> Vec<Slice> {
+    collect_releases(plans, cfg).into_iter().flatten().collect()
+}
+
+/// The channel messages as sent.
+fn collect_releases(plans: &[OutputPlan], cfg: &ReplayConfig) -> Vec<Release> {
     let (tx, rx) = crossbeam_channel::bounded(4);
     let monitors: Vec<OutputMonitor> = plans.iter().map(|_| OutputMonitor::default()).collect();
     std::thread::scope(|s| {
@@ -230,7 +236,7 @@ fn paced_releases_follow_the_scenario_clock_exactly() {
         let slices = collect(&plans, &cfg);
         let released: Vec<Duration> = slices
             .iter()
-            .flat_map(|s| std::iter::repeat_n(s.released_at, s.batch.len()))
+            .flat_map(|s| std::iter::repeat_n(s.released_at, s.len()))
             .collect();
         assert_eq!(released.len(), 700);
         // The schedule from the formula: due_i = (ts_i - ts_0) / speedup, and with a rate
@@ -290,9 +296,9 @@ fn merge_interleaves_outputs_in_global_time_order() {
     let got: Vec<(i64, usize, i64)> = collect(&plans, &cfg)
         .iter()
         .flat_map(|s| {
-            flow_ids(&s.batch.batch)
+            flow_ids(&s.record_batch())
                 .into_iter()
-                .zip(s.batch.ts.clone())
+                .zip(s.ts().to_vec())
                 .map(move |(id, t)| (t, s.output, id))
         })
         .collect();
@@ -305,6 +311,29 @@ fn merge_interleaves_outputs_in_global_time_order() {
     // Stable by (time, output); inside one output the view order is kept.
     oracle.sort_by_key(|&(t, o, _)| (t, o));
     assert_eq!(got, oracle);
+    // Unpaced, the slices (a row or a few each) travel in bundles of MERGE_BUNDLE_EVENTS
+    // events, the last one shorter; paced, each slice goes on its own when due.
+    let releases = collect_releases(&plans, &cfg);
+    let sizes: Vec<usize> = releases
+        .iter()
+        .map(|r| r.iter().map(Slice::len).sum())
+        .collect();
+    assert_eq!(sizes.iter().sum::<usize>(), 1500);
+    let (last, full) = sizes.split_last().unwrap();
+    assert!(full.iter().all(|&n| n >= MERGE_BUNDLE_EVENTS), "{sizes:?}");
+    assert!((1..=1500).contains(last), "{sizes:?}");
+    assert!(releases.iter().flatten().count() > 2 * releases.len());
+    let paced = ReplayConfig {
+        pacing: PacingConfig {
+            pacing: Pacing::Speedup(1e9),
+            rate: None,
+        },
+        clock: ClockKind::Logical,
+        ..cfg
+    };
+    assert!(collect_releases(&plans, &paced)
+        .iter()
+        .all(|r| r.len() == 1));
 }
 
 #[test]
@@ -331,7 +360,7 @@ fn max_events_is_one_budget_across_outputs() {
             batch_rows: 100,
             ..ReplayConfig::default()
         };
-        let n: usize = collect(&plans, &cfg).iter().map(|s| s.batch.len()).sum();
+        let n: usize = collect(&plans, &cfg).iter().map(|s| s.len()).sum();
         assert_eq!(n, 1234, "merge {merge}");
     }
 }

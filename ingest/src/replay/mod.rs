@@ -37,7 +37,7 @@ use sluice_stream::checkpoint::{pack_key, resume_position, CheckpointStore};
 use sluice_stream::pacing::PacingConfig;
 use sluice_stream::reader::{StartAt, TimeWindow, NO_TS};
 use sluice_stream::replay::{
-    channel, run_replay, ClockKind, OutputMonitor, OutputPlan, ReplayConfig, Slice,
+    channel, run_replay, ClockKind, OutputMonitor, OutputPlan, Release, ReplayConfig, Slice,
 };
 use sluice_stream::view::{open_view, StreamView};
 
@@ -184,26 +184,29 @@ pub fn run_with_sink(
     let pcfg = PipelineConfig {
         checkpoint_every: opts.checkpoint_every.max(1),
         checkpoint_interval: opts.checkpoint_interval,
+        unpaced: opts.pacing == PacingConfig::MAX,
         ..PipelineConfig::default()
     };
-    let convert = |s: Slice| {
-        let n = s.batch.len() as u64;
+    let input = |s: Slice| {
+        let n = s.len() as u64;
         let view = &views[s.output];
         GateInput {
             output: view.output,
             origin: Origin {
-                label: labels[s.output][s.batch.part as usize].clone(),
-                first_row: s.batch.first_row,
+                label: labels[s.output][s.part() as usize].clone(),
+                first_row: s.first_row(),
             },
             tag: Tag {
                 output: s.output,
-                part: s.batch.part,
-                last_row: s.batch.first_row + n.saturating_sub(1),
-                last_ts: s.batch.ts.iter().rev().copied().find(|&t| t != NO_TS),
+                part: s.part(),
+                last_row: s.first_row() + n.saturating_sub(1),
+                last_ts: s.ts().iter().rev().copied().find(|&t| t != NO_TS),
             },
-            batch: s.batch.batch,
+            // Cut here, on the gate's thread, which also frees it.
+            batch: s.record_batch(),
         }
     };
+    let convert = |r: Release| r.into_iter().map(input);
     let (tx, rx) = channel(8);
     let done = AtomicBool::new(false);
     let total = opts.max_events.unwrap_or(expected);
@@ -299,7 +302,7 @@ fn decode_only(opts: &ReplayOptions) -> Result<ReplaySummary> {
     let rcfg = replay_config(opts);
     let (tx, rx) = channel(8);
     let reports = std::thread::scope(|s| {
-        let drain = s.spawn(move || rx.iter().map(|sl| sl.batch.len() as u64).sum::<u64>());
+        let drain = s.spawn(move || rx.iter().flatten().map(|sl| sl.len() as u64).sum::<u64>());
         let r = run_replay(&plans, &rcfg, tx, &monitors);
         let _ = drain.join();
         r
