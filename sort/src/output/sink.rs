@@ -6,15 +6,18 @@
 //!    itself is validated, not only the multiset;
 //! 2. gather the rows (columns in parallel), freeing the spilled batches they finished;
 //! 3. encode its columns and digest its rows (and read its time range back from the key
-//!    column) **while** steps 1-2 run for the next row group;
-//! 4. append the encoded chunks to the current part.
+//!    column) in a task of its own **while** steps 1-2 run for the next row group;
+//! 4. append the encoded chunks to the current part, in order, once two row groups are
+//!    in flight (no barrier per row group: the loop waits for the older only after
+//!    preparing the next, and runs pool tasks while it waits).
 //!
 //! ```text
-//!  rg n:   merge ─► gather ─┬─ encode (col ∥ col …) + digest ─┐
-//!  rg n+1:                  └─ merge ─► gather ───────────────┴─► append rg n ─┬─ encode …
-//!                                                                              └─ merge …
+//!  rg n:   merge ─► gather ─► spawn: encode (col ∥ col …) + digest ───────────┐
+//!  rg n+1:                    merge ─► gather ─► spawn: encode …             │
+//!  rg n+2:                                       merge ─► gather ─► append rg n ─► …
 //! ```
 
+use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -110,6 +113,35 @@ fn encode_row_group(
     ))
 }
 
+/// Row groups being encoded while the next one is merged and gathered.
+const ROW_GROUPS_IN_FLIGHT: usize = 2;
+
+/// The encoded row group `rx` will deliver, running the pool's other tasks (this row
+/// group's column encodes among them) while it is not there.
+fn wait_helping(
+    rx: &std::sync::mpsc::Receiver<Result<(EncodedRowGroup, RowDigest)>>,
+) -> Result<(EncodedRowGroup, RowDigest)> {
+    use std::sync::mpsc::TryRecvError;
+    loop {
+        match rx.try_recv() {
+            Ok(done) => return done,
+            Err(TryRecvError::Disconnected) => {
+                return Err(SortError::Config(
+                    "a row group's encoding task stopped without a result".into(),
+                ))
+            }
+            Err(TryRecvError::Empty) => {
+                if rayon::yield_now() != Some(rayon::Yield::Executed) {
+                    // Nothing to help with: the last tasks run on other threads.
+                    if let Ok(done) = rx.recv_timeout(std::time::Duration::from_micros(200)) {
+                        return done;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Phase 2 (module docs): merge `runs` and write the parts into `dir`.
 #[allow(clippy::too_many_arguments)]
 pub fn write_view(
@@ -181,23 +213,43 @@ pub fn write_view(
         }
         Ok(Some(out))
     };
-    let mut current = prepare(&mut merger)?;
-    while let Some(out) = current {
-        // Step 3: encode and digest this row group while the next one is merged and
-        // gathered (both sides spread over the pool).
-        let (next, encoded) = rayon::join(
-            || prepare(&mut merger),
-            || encode_row_group(plan, &encoder, out),
-        );
-        let (encoded, digest) = encoded?;
+    // Step 3: each row group is encoded and digested by a task of its own while this
+    // loop merges and gathers the next; step 4 appends row groups in order, waiting for
+    // the older of two in flight only once the next one is prepared. (A `rayon::join` of
+    // the two, one pair per row group, left whichever side finished first idle until the
+    // other did: phase 2 used 7.6 CPU-s in 4.3 s on two cores against 7.9 CPU-s in 8.0 s
+    // on one.)
+    let encode = |out: Vec<ArrayRef>| encode_row_group(plan, &encoder, out);
+    let mut append = |done: Result<(EncodedRowGroup, RowDigest)>| -> Result<()> {
+        let (encoded, digest) = done?;
         stats.digest = stats.digest.merge(digest);
         stats.min_time = stats.min_time.or(encoded.min_time);
         stats.max_time = encoded.max_time.or(stats.max_time);
         progress.advance(encoded.rows);
-        // Step 4.
-        writer.append(encoded)?;
-        current = next?;
-    }
+        writer.append(encoded)
+    };
+    rayon::scope(|scope| -> Result<()> {
+        let mut in_flight = VecDeque::new();
+        let mut current = prepare(&mut merger)?;
+        while let Some(out) = current {
+            let (tx, rx) = std::sync::mpsc::sync_channel(1);
+            scope.spawn(move |_| {
+                // The loop only stops listening on an error it returns itself.
+                let _ = tx.send(encode(out));
+            });
+            in_flight.push_back(rx);
+            current = prepare(&mut merger)?;
+            while in_flight.len() > ROW_GROUPS_IN_FLIGHT {
+                if let Some(rx) = in_flight.pop_front() {
+                    append(wait_helping(&rx))?;
+                }
+            }
+        }
+        while let Some(rx) = in_flight.pop_front() {
+            append(wait_helping(&rx))?;
+        }
+        Ok(())
+    })?;
     Ok(WrittenView {
         parts: writer.finish()?,
         stats,
