@@ -3,8 +3,9 @@
 //! properties, row-group size and part cutting), into its view directory (parts only, no
 //! receipt). It is the benchmark's floor: the sort can approach it but not beat it.
 //!
-//! Row groups are decoded a wave at a time (two per thread) while the previous wave's row
-//! groups are encoded, several row groups at once, each column-parallel: as parallel as the
+//! Row groups are decoded a wave at a time (two per thread, in parallel) while the previous
+//! waves' row groups are encoded, each by a task of its own (column-parallel inside) and
+//! appended in order, as the sort's writer does (`output::inflight`): as parallel as the
 //! sort's own writer, so the comparison is honest.
 
 use std::time::Instant;
@@ -16,12 +17,16 @@ use sluice_storage::view::view_dir;
 use crate::build::{in_pool, Staging, ViewReport, ViewStatus};
 use crate::config::SortConfig;
 use crate::error::{Result, SortError};
+use crate::output::inflight::InFlight;
 use crate::output::{total_bytes, writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
 use crate::plan::SourcePlan;
 use crate::read::read_row_group;
 use crate::source::SortSource;
 use crate::view::{inspect, publish, ViewLock, ViewState};
 use crate::Progress;
+
+/// Row groups of the floor being encoded at once (a wave holds about four).
+const ROW_GROUPS_IN_FLIGHT: usize = 4;
 
 /// Read and re-encode `source` **without sorting**, with the sort's reader, column
 /// representation and writer settings, into its view directory (parts only, no receipt).
@@ -98,8 +103,8 @@ fn copy_in_pool(
     let mut writer = PartWriter::new(&staging.path, plan.schema.clone(), props, config.part_size);
     let threads = rayon::current_num_threads().max(1);
     let waves: Vec<_> = plan.tasks.chunks(2 * threads).collect();
-    let read_wave = |i: usize| -> Result<Vec<RecordBatch>> {
-        let per_task: Vec<Vec<RecordBatch>> = waves[i]
+    let read_wave = |wave: &[crate::plan::RowGroupTask]| -> Result<Vec<RecordBatch>> {
+        let per_task: Vec<Vec<RecordBatch>> = wave
             .par_iter()
             .map(|t| read_row_group(&plan, t))
             .collect::<Result<_>>()?;
@@ -112,50 +117,42 @@ fn copy_in_pool(
     };
     let mut rows = 0u64;
     progress.phase("copy", plan.total_rows);
-    let mut emit = |batches: Vec<RecordBatch>, last: bool| -> Result<()> {
-        let mut groups = Vec::new();
-        for b in &batches {
-            groups.extend(cutter.push(b));
-        }
-        if last && !cutter.pieces.is_empty() {
-            groups.push(std::mem::take(&mut cutter.pieces));
-        }
-        // Row groups of the wave encode in parallel (each column-parallel too), then go to
-        // the part in order: the floor is as parallel as the sort's writer.
-        let encoded: Vec<Result<(usize, Vec<_>)>> = groups
-            .par_iter()
-            .map(|pieces| {
-                let n: usize = pieces.iter().map(|p| p[0].len()).sum();
-                Ok((n, encoder.encode(pieces)?))
-            })
-            .collect();
-        for e in encoded {
-            let (n, chunks) = e?;
-            writer.append(EncodedRowGroup {
-                chunks,
-                rows: n as u64,
-                min_time: None,
-                max_time: None,
-            })?;
-            rows += n as u64;
-            progress.advance(n as u64);
-        }
+    let mut append = |done: Result<(usize, Vec<_>)>| -> Result<()> {
+        let (n, chunks) = done?;
+        writer.append(EncodedRowGroup {
+            chunks,
+            rows: n as u64,
+            min_time: None,
+            max_time: None,
+        })?;
+        rows += n as u64;
+        progress.advance(n as u64);
         Ok(())
     };
-    let mut current = if waves.is_empty() {
-        Vec::new()
-    } else {
-        read_wave(0)?
-    };
-    for i in 0..waves.len().max(1) {
-        let last = i + 1 >= waves.len();
-        let (next, emitted) = rayon::join(
-            || (!last).then(|| read_wave(i + 1)).transpose(),
-            || emit(std::mem::take(&mut current), last),
-        );
-        emitted?;
-        current = next?.unwrap_or_default();
-    }
+    let encoder = &encoder;
+    // The sort's writer pipeline: each row group is encoded by a task of its own while
+    // the next wave is decoded (a wave: two row groups per thread, decoded in parallel),
+    // and appended in order. As parallel as the sort's writer, so the comparison is honest.
+    rayon::scope(|scope| -> Result<()> {
+        let mut in_flight = InFlight::new();
+        for (i, wave) in waves.iter().enumerate() {
+            let mut groups = Vec::new();
+            for b in read_wave(wave)? {
+                groups.extend(cutter.push(&b));
+            }
+            if i + 1 == waves.len() && !cutter.pieces.is_empty() {
+                groups.push(std::mem::take(&mut cutter.pieces));
+            }
+            for pieces in groups {
+                in_flight.spawn(scope, move || {
+                    let n: usize = pieces.iter().map(|p| p[0].len()).sum();
+                    Ok((n, encoder.encode(&pieces)?))
+                });
+            }
+            in_flight.settle(ROW_GROUPS_IN_FLIGHT, &mut append)?;
+        }
+        in_flight.settle(0, &mut append)
+    })?;
     let parts = writer.finish()?;
     publish(&staging.path, &dir, dir.exists())?;
     staging.armed = false;

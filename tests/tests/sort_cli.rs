@@ -224,13 +224,22 @@ fn copy_floor_writes_parts_without_receipt() {
     let root = engine(d.path(), 20_000, 3);
     let vr = d.path().join("floor");
     let mut c = sort_output(&root);
-    c.arg("--view-root").arg(&vr).arg("--copy-floor");
+    // Small row groups: many encoded at once, appended in order.
+    c.arg("--view-root").arg(&vr).args([
+        "--copy-floor",
+        "--threads",
+        "2",
+        "--row-group-rows",
+        "700",
+    ]);
     let j = run_json(c);
     assert_eq!(j["views"][0]["rows"], 20_000);
     let dir = view_dir(&vr, OUTPUT);
     assert!(!dir.join(RECEIPT_FILE).exists());
-    let rows: usize = read_all(&parts(&dir)).iter().map(|b| b.num_rows()).sum();
-    assert_eq!(rows, 20_000);
+    // The source's rows, in the source's order (files by path, rows by position).
+    let sources = parquet_files_under(&root.join("data"));
+    assert_eq!(sources.len(), 3);
+    assert_eq!(view_pk(&dir), files_pk(&sources));
     // Parts without a receipt: a real sort there refuses, a forced copy replaces them.
     let mut c = sort_output(&root);
     c.arg("--view-root").arg(&vr);

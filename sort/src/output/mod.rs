@@ -20,6 +20,7 @@
 //! (timestamps); page-level statistics and the page index, so replay can seek by time.
 
 mod encode;
+pub(crate) mod inflight;
 pub mod sink;
 
 pub use encode::{writer_properties, EncodedRowGroup, RowGroupEncoder};

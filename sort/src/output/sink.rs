@@ -17,7 +17,6 @@
 //!  rg n+2:                                       merge ─► gather ─► append rg n ─► …
 //! ```
 
-use std::collections::VecDeque;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -26,6 +25,7 @@ use rayon::prelude::*;
 use sluice_storage::digest::RowDigest;
 use sluice_storage::view::PartInfo;
 
+use super::inflight::InFlight;
 use super::{writer_properties, EncodedRowGroup, PartWriter, RowGroupEncoder};
 use crate::config::{MemoryBudget, SortConfig};
 use crate::error::{Result, SortError};
@@ -116,32 +116,6 @@ fn encode_row_group(
 /// Row groups being encoded while the next one is merged and gathered.
 const ROW_GROUPS_IN_FLIGHT: usize = 2;
 
-/// The encoded row group `rx` will deliver, running the pool's other tasks (this row
-/// group's column encodes among them) while it is not there.
-fn wait_helping(
-    rx: &std::sync::mpsc::Receiver<Result<(EncodedRowGroup, RowDigest)>>,
-) -> Result<(EncodedRowGroup, RowDigest)> {
-    use std::sync::mpsc::TryRecvError;
-    loop {
-        match rx.try_recv() {
-            Ok(done) => return done,
-            Err(TryRecvError::Disconnected) => {
-                return Err(SortError::Config(
-                    "a row group's encoding task stopped without a result".into(),
-                ))
-            }
-            Err(TryRecvError::Empty) => {
-                if rayon::yield_now() != Some(rayon::Yield::Executed) {
-                    // Nothing to help with: the last tasks run on other threads.
-                    if let Ok(done) = rx.recv_timeout(std::time::Duration::from_micros(200)) {
-                        return done;
-                    }
-                }
-            }
-        }
-    }
-}
-
 /// Phase 2 (module docs): merge `runs` and write the parts into `dir`.
 #[allow(clippy::too_many_arguments)]
 pub fn write_view(
@@ -229,26 +203,14 @@ pub fn write_view(
         writer.append(encoded)
     };
     rayon::scope(|scope| -> Result<()> {
-        let mut in_flight = VecDeque::new();
+        let mut in_flight = InFlight::new();
         let mut current = prepare(&mut merger)?;
         while let Some(out) = current {
-            let (tx, rx) = std::sync::mpsc::sync_channel(1);
-            scope.spawn(move |_| {
-                // The loop only stops listening on an error it returns itself.
-                let _ = tx.send(encode(out));
-            });
-            in_flight.push_back(rx);
+            in_flight.spawn(scope, move || encode(out));
             current = prepare(&mut merger)?;
-            while in_flight.len() > ROW_GROUPS_IN_FLIGHT {
-                if let Some(rx) = in_flight.pop_front() {
-                    append(wait_helping(&rx))?;
-                }
-            }
+            in_flight.settle(ROW_GROUPS_IN_FLIGHT, &mut append)?;
         }
-        while let Some(rx) = in_flight.pop_front() {
-            append(wait_helping(&rx))?;
-        }
-        Ok(())
+        in_flight.settle(0, &mut append)
     })?;
     Ok(WrittenView {
         parts: writer.finish()?,
