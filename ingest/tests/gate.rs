@@ -379,18 +379,11 @@ fn tiny_batches_travel_and_record_together() {
     // as one group: 1500 one- to three-row batches (~3000 events) make a handful of groups
     // (one checkpoint each, checkpoint_every = 1; memtable flushes end groups too), not
     // one per batch or per queue's worth (32 batches: at least 47 groups).
-    let mut rng = SplitMix64(11);
-    let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
     let feed = Feed {
         prefill: true,
         ..Feed::default()
     };
-    let report = pipeline_equals_single_threaded(&sizes, 1 << 15, feed);
-    assert!(
-        report.checkpoints <= 12,
-        "{} checkpoints: tiny batches were recorded one group each",
-        report.checkpoints
-    );
+    tiny_batches_make_few_groups(11, feed, "tiny batches were recorded one group each");
 }
 
 #[test]
@@ -399,18 +392,24 @@ fn unpaced_input_that_runs_dry_still_records_full_groups() {
     // gate now and then. Paced, stage A sends what it has whenever its input runs dry (here
     // every 10 bundles: ~75 groups, each with its fsyncs); unpaced, it only sends full
     // messages, so the groups are as few as with every input waiting.
-    let mut rng = SplitMix64(12);
-    let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
     let feed = Feed {
         bundle: 2,
         pause_every: 10,
         unpaced: true,
         ..Feed::default()
     };
+    tiny_batches_make_few_groups(12, feed, "the gate recorded short groups of unpaced input");
+}
+
+/// 1500 batches of one to three rows through the pipeline, fed as `feed` says: at most
+/// 12 groups (checkpoints), and the single-threaded gate's receipts and bus.
+fn tiny_batches_make_few_groups(seed: u64, feed: Feed, why: &str) {
+    let mut rng = SplitMix64(seed);
+    let sizes: Vec<usize> = (0..1500).map(|_| 1 + rng.below(3) as usize).collect();
     let report = pipeline_equals_single_threaded(&sizes, 1 << 15, feed);
     assert!(
         report.checkpoints <= 12,
-        "{} checkpoints: the gate recorded short groups of unpaced input",
+        "{} checkpoints: {why}",
         report.checkpoints
     );
 }
