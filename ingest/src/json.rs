@@ -59,19 +59,23 @@ pub fn write_str(out: &mut Vec<u8>, s: &str) {
 }
 
 /// Append an unsigned integer in decimal.
+///
+/// The digits are written straight into the vector's spare capacity, last first: a
+/// stack buffer copied with `extend_from_slice` cost a `memcpy` call per number, ~1.5%
+/// of the gate's deciding thread (every envelope holds several numbers).
 #[inline]
 pub fn write_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+    let digits = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    out.reserve(digits);
+    let start = out.len();
+    let spare = &mut out.spare_capacity_mut()[..digits];
+    for slot in spare.iter_mut().rev() {
+        slot.write(b'0' + (v % 10) as u8);
         v /= 10;
-        if v == 0 {
-            break;
-        }
     }
-    out.extend_from_slice(&buf[i..]);
+    // SAFETY: `reserve` made room for `digits` more bytes, and the loop above initialised
+    // exactly the first `digits` bytes of the spare capacity.
+    unsafe { out.set_len(start + digits) };
 }
 
 /// Append a signed integer in decimal.
@@ -270,6 +274,17 @@ mod tests {
             let mut ours = Vec::new();
             write_i64(&mut ours, v);
             assert_eq!(ours, serde_json::to_vec(&v).unwrap());
+        }
+        // Every digit count, at its edges, appended after existing bytes.
+        let mut edges = vec![0u64, u64::MAX];
+        for k in 0..20 {
+            let p = 10u64.pow(k);
+            edges.extend([p - 1, p, p + 1, p.saturating_mul(7)]);
+        }
+        for v in edges {
+            let mut ours = b"x:".to_vec();
+            write_u64(&mut ours, v);
+            assert_eq!(ours, format!("x:{v}").into_bytes(), "{v}");
         }
         let mut x = 0x1234_5678_9abc_def0u64;
         let mut floats = vec![
