@@ -12,7 +12,6 @@
 //! Unpaced, the ranges share their batch and travel in bundles of about
 //! [`MERGE_BUNDLE_EVENTS`] events: one channel message, one wake-up of the consumer.
 
-use std::ops::Range;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -125,39 +124,21 @@ pub(crate) fn replay_merged(
         // The chosen head is the smallest, so at least its first row goes.
         let end = end.max(start + 1);
         head.pos = end;
-        let mut emit = |batch: Arc<ViewBatch>, rows: Range<usize>, now, lag| {
-            let slice = Slice {
-                output: o,
-                batch,
-                rows,
-                released_at: now,
-            };
-            match send(&mut out, budget, &monitors[o], slice, lag) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Stop::Budget),
-                Err(e) => Err(Stop::Err(e)),
-            }
-        };
-        let r = if sched.is_free() {
-            // Unpaced: the rows stay in the shared batch (no batch cut per slice), and the
-            // schedule only notes the times, as `pace_batch` does.
-            let now = clock.now();
-            sched.due(batch.ts[start], now);
-            if let Some(&last) = batch.ts[start..end].iter().rev().find(|&&t| t != NO_TS) {
-                sched.due(last, now);
-            }
-            emit(batch.clone(), start..end, now, None)
-        } else {
-            pace_batch(
-                &mut sched,
-                clock.as_ref(),
-                batch.slice(start, end),
-                |s, now, lag| {
-                    let rows = 0..s.len();
-                    emit(Arc::new(s), rows, now, lag)
-                },
-            )
-        };
+        let r = pace_batch(
+            &mut sched,
+            clock.as_ref(),
+            batch,
+            start..end,
+            |rows, now, lag| {
+                let slice = Slice {
+                    output: o,
+                    batch: batch.clone(),
+                    rows,
+                    released_at: now,
+                };
+                send(&mut out, budget, &monitors[o], slice, lag)
+            },
+        );
         match r {
             Ok(()) => {}
             Err(Stop::Budget) => break,

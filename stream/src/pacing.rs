@@ -16,12 +16,14 @@
 //!    previous event's time (no negative waits).
 //! 3. A rate cap pushes an event to at least `1/R` after the previous one's due time; later
 //!    events catch up with the scenario clock at that rate, never faster.
-//! 4. [`pace_batch`] cuts a decoded batch into slices of events already due, sleeping on the
-//!    [`Clock`] until the next one is due: one sleep per slice, not per event.
+//! 4. [`pace_batch`] cuts rows of a decoded batch into runs of events already due (ranges of
+//!    the batch, nothing copied), sleeping on the [`Clock`] until the next one is due: one
+//!    sleep per run, not per event.
 //!
 //! The schedule is a pure function of the event times and the settings, so tests assert it
 //! exactly on a [`crate::clock::LogicalClock`].
 
+use std::ops::Range;
 use std::time::Duration;
 
 use crate::clock::Clock;
@@ -60,6 +62,12 @@ impl PacingConfig {
         pacing: Pacing::Max,
         rate: None,
     };
+
+    /// True when every event is due at once (`--max` without a rate cap): nothing waits on
+    /// an event's release, so consumers may batch freely.
+    pub fn is_free(&self) -> bool {
+        self.pacing == Pacing::Max && self.rate.is_none()
+    }
 }
 
 /// The emission schedule of one clock (see the module doc).
@@ -91,9 +99,9 @@ impl Schedule {
         }
     }
 
-    /// True when every event is due at once (`--max` without a rate cap).
+    /// True when every event is due at once ([`PacingConfig::is_free`]).
     pub fn is_free(&self) -> bool {
-        self.cfg.pacing == Pacing::Max && self.cfg.rate.is_none()
+        self.cfg.is_free()
     }
 
     /// The due time of the next event, whose time is `ts` ([`NO_TS`] if unknown); `now`
@@ -142,38 +150,39 @@ impl Schedule {
     }
 }
 
-/// Release `batch` in slices, each once all its events are due; `emit` gets the slice, the
-/// clock time of its release and the lag behind the scenario clock
-/// ([`Schedule::lag_micros`]). Returns early with `emit`'s error.
+/// Release the rows `rows` of `batch` in runs, each once all its events are due; `emit`
+/// gets the run (a range of `batch`'s rows), the clock time of its release and the lag
+/// behind the scenario clock ([`Schedule::lag_micros`]). Returns early with `emit`'s
+/// error.
 pub fn pace_batch<E>(
     sched: &mut Schedule,
     clock: &dyn Clock,
-    batch: ViewBatch,
-    mut emit: impl FnMut(ViewBatch, Duration, Option<i64>) -> Result<(), E>,
+    batch: &ViewBatch,
+    rows: Range<usize>,
+    mut emit: impl FnMut(Range<usize>, Duration, Option<i64>) -> Result<(), E>,
 ) -> Result<(), E> {
-    if batch.is_empty() {
+    let ts = &batch.ts[rows.clone()];
+    if ts.is_empty() {
         return Ok(());
     }
     if sched.is_free() {
         let now = clock.now();
         // Keep the schedule's bookkeeping (origin, lag) without a per-row loop.
-        sched.due(batch.ts[0], now);
-        if let Some(&last) = batch.ts.iter().rev().find(|&&t| t != NO_TS) {
+        sched.due(ts[0], now);
+        if let Some(&last) = ts.iter().rev().find(|&&t| t != NO_TS) {
             sched.due(last, now);
         }
-        return emit(batch, now, None);
+        return emit(rows, now, None);
     }
     // Each event's due time and effective time (a missing or backward time counts as the
     // previous one's).
     let (dues, times): (Vec<Duration>, Vec<Option<i64>>) = {
         let now = clock.now();
-        batch
-            .ts
-            .iter()
+        ts.iter()
             .map(|&t| (sched.due(t, now), sched.last_ts()))
             .unzip()
     };
-    let n = batch.len();
+    let n = ts.len();
     let mut i = 0;
     while i < n {
         if clock.now() < dues[i] {
@@ -182,13 +191,8 @@ pub fn pace_batch<E>(
         let now = clock.now();
         // Dues never decrease, so the events due now are a prefix of the rest.
         let j = i + dues[i..].partition_point(|&d| d <= now);
-        let slice = if i == 0 && j == n {
-            batch.clone()
-        } else {
-            batch.slice(i, j)
-        };
         let lag = times[j - 1].and_then(|t| sched.lag_micros(now, t));
-        emit(slice, now, lag)?;
+        emit(rows.start + i..rows.start + j, now, lag)?;
         i = j;
     }
     Ok(())
@@ -283,8 +287,8 @@ mod tests {
             ts,
         };
         let mut lags = Vec::new();
-        pace_batch(&mut s, &clock, batch, |slice, _, lag| {
-            lags.push((slice.len(), lag));
+        pace_batch(&mut s, &clock, &batch, 0..3, |rows, _, lag| {
+            lags.push((rows.len(), lag));
             Ok::<_, ()>(())
         })
         .unwrap();

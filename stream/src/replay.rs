@@ -229,18 +229,18 @@ pub(crate) fn make_clock(kind: ClockKind) -> Arc<dyn Clock> {
     }
 }
 
-/// Cut the slice to the budget and send it (or bundle it); `Ok(false)` once the budget is
-/// spent.
+/// Cut the slice to the budget and send it (or bundle it); `Err(Stop::Budget)` once the
+/// budget is spent.
 pub(crate) fn send(
     out: &mut Outbox<'_>,
     budget: &Budget,
     monitor: &OutputMonitor,
     mut slice: Slice,
     lag: Option<i64>,
-) -> Result<bool> {
+) -> std::result::Result<(), Stop> {
     let n = budget.take(slice.len());
     if n == 0 {
-        return Ok(false);
+        return Err(Stop::Budget);
     }
     slice.rows.end = slice.rows.start + n;
     monitor.emitted.fetch_add(n as u64, Ordering::Relaxed);
@@ -250,8 +250,11 @@ pub(crate) fn send(
     monitor
         .lag_micros
         .store(lag.unwrap_or(NO_TS), Ordering::Relaxed);
-    out.push(slice)?;
-    Ok(!budget.spent())
+    out.push(slice).map_err(Stop::Err)?;
+    if budget.spent() {
+        return Err(Stop::Budget);
+    }
+    Ok(())
 }
 
 /// Why `pace_batch`'s callback stopped: the budget (not a failure) or an error.
@@ -276,19 +279,22 @@ fn replay_one(
         let Some(batch) = reader.next().transpose()? else {
             break;
         };
-        let r = pace_batch(&mut sched, clock.as_ref(), batch, |batch, now, lag| {
-            let slice = Slice {
-                output,
-                rows: 0..batch.len(),
-                batch: Arc::new(batch),
-                released_at: now,
-            };
-            match send(&mut out, budget, monitor, slice, lag) {
-                Ok(true) => Ok(()),
-                Ok(false) => Err(Stop::Budget),
-                Err(e) => Err(Stop::Err(e)),
-            }
-        });
+        let batch = Arc::new(batch);
+        let r = pace_batch(
+            &mut sched,
+            clock.as_ref(),
+            &batch,
+            0..batch.len(),
+            |rows, now, lag| {
+                let slice = Slice {
+                    output,
+                    batch: batch.clone(),
+                    rows,
+                    released_at: now,
+                };
+                send(&mut out, budget, monitor, slice, lag)
+            },
+        );
         match r {
             Ok(()) => {}
             Err(Stop::Budget) => break,

@@ -236,8 +236,9 @@ fn copy_floor_writes_parts_without_receipt() {
     assert_eq!(j["views"][0]["rows"], 20_000);
     let dir = view_dir(&vr, OUTPUT);
     assert!(!dir.join(RECEIPT_FILE).exists());
-    // The source's rows, in the source's order (files by path, rows by position).
-    let sources = parquet_files_under(&root.join("data"));
+    // The source's rows, in the source's order (files bytewise by path, rows by position).
+    let data = root.join("data");
+    let sources = sluice_storage::layout::expand_glob(&data.to_string_lossy()).unwrap();
     assert_eq!(sources.len(), 3);
     assert_eq!(view_pk(&dir), files_pk(&sources));
     // Parts without a receipt: a real sort there refuses, a forced copy replaces them.

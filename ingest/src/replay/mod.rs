@@ -184,7 +184,7 @@ pub fn run_with_sink(
     let pcfg = PipelineConfig {
         checkpoint_every: opts.checkpoint_every.max(1),
         checkpoint_interval: opts.checkpoint_interval,
-        unpaced: opts.pacing == PacingConfig::MAX,
+        unpaced: opts.pacing.is_free(),
         ..PipelineConfig::default()
     };
     let input = |s: Slice| {

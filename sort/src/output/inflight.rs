@@ -66,8 +66,9 @@ fn wait_helping<T>(rx: &Receiver<Result<T>>) -> Result<T> {
     loop {
         match rx.try_recv() {
             Ok(done) => return done,
+            // Only a panicking task drops its sender; `rayon::scope` re-raises the panic.
             Err(TryRecvError::Disconnected) => {
-                return Err(SortError::Config(
+                return Err(SortError::Internal(
                     "an encoding task stopped without a result".into(),
                 ))
             }

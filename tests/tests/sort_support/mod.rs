@@ -92,24 +92,6 @@ pub fn view_pk(view_dir: &Path) -> Vec<(i64, i64)> {
     files_pk(&parts(view_dir))
 }
 
-/// Every parquet file under `dir`, at any depth, in path order.
-pub fn parquet_files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        for e in fs::read_dir(&d).unwrap() {
-            let p = e.unwrap().path();
-            if p.is_dir() {
-                todo.push(p);
-            } else if p.extension().is_some_and(|x| x == "parquet") {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 /// `(flow_id, event_seq)` of every row of some parquet files, in order.
 pub fn files_pk(files: &[PathBuf]) -> Vec<(i64, i64)> {
     let mut out = Vec::new();
