@@ -2,6 +2,8 @@
 //! reader (same read schema, same column representation choices) and writer (same
 //! properties, row-group size and part cutting), into its view directory (parts only, no
 //! receipt). It is the benchmark's floor: the sort can approach it but not beat it.
+//! Like the sort, it checks every decoded batch against the plan's constant columns and
+//! splices their encoded chunks (`output::encode`) instead of encoding them row by row.
 //!
 //! Row groups are decoded a wave at a time (two per thread, in parallel) while the previous
 //! waves' row groups are encoded, each by a task of its own (column-parallel inside) and
@@ -99,14 +101,21 @@ fn copy_in_pool(
     let plan = SourcePlan::open(&source.output_id, &source.files, &config.sort_key)?;
     let mut staging = Staging::create(&view_root, &source.output_id)?;
     let props = writer_properties(&plan, config.zstd_level)?;
-    let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
+    let encoder =
+        RowGroupEncoder::new(plan.schema.clone(), props.clone(), plan.constant_columns())?;
     let mut writer = PartWriter::new(&staging.path, plan.schema.clone(), props, config.part_size);
     let threads = rayon::current_num_threads().max(1);
     let waves: Vec<_> = plan.tasks.chunks(2 * threads).collect();
     let read_wave = |wave: &[crate::plan::RowGroupTask]| -> Result<Vec<RecordBatch>> {
         let per_task: Vec<Vec<RecordBatch>> = wave
             .par_iter()
-            .map(|t| read_row_group(&plan, t))
+            .map(|t| {
+                // The sort checks every decoded batch against its constants (and then
+                // splices them): so does the floor.
+                let batches = read_row_group(&plan, t)?;
+                batches.iter().try_for_each(|b| plan.check_constants(b))?;
+                Ok(batches)
+            })
             .collect::<Result<_>>()?;
         Ok(per_task.into_iter().flatten().collect())
     };

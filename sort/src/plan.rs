@@ -366,6 +366,26 @@ impl SourcePlan {
             .map_err(|e| SortError::parquet(&self.files[0].path, e))
     }
 
+    /// Per column of the view schema: whether it is a constant ([`Repr::Constant`]), which
+    /// the encoder splices instead of encoding every row group.
+    pub fn constant_columns(&self) -> Vec<bool> {
+        self.columns
+            .iter()
+            .map(|c| matches!(c.repr, Repr::Constant(_)))
+            .collect()
+    }
+
+    /// Check the constant columns of a batch as read ([`Self::to_work`] does it too): the
+    /// copy floor's share of the sort's reader work, and its licence to splice them.
+    pub fn check_constants(&self, batch: &RecordBatch) -> Result<()> {
+        for (a, c) in batch.columns().iter().zip(&self.columns) {
+            if let Repr::Constant(cell) = &c.repr {
+                check_constant(cell, &c.name, a, &self.output_id)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Fix the dictionaries: called once all rows have been read.
     pub fn freeze(&self) {
         self.frozen.get_or_init(|| {

@@ -149,7 +149,7 @@ pub fn plan_column(index: usize, field: &Field, footers: &[ArrowReaderMetadata])
 }
 
 /// Whether every row of `array` equals the one row of `value` (same type, no nulls).
-fn all_equal(array: &dyn Array, value: &dyn Array) -> bool {
+pub(crate) fn all_equal(array: &dyn Array, value: &dyn Array) -> bool {
     if array.null_count() > 0 || value.len() != 1 || value.null_count() > 0 {
         return false;
     }

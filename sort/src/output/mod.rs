@@ -23,7 +23,7 @@ mod encode;
 pub(crate) mod inflight;
 pub mod sink;
 
-pub use encode::{writer_properties, EncodedRowGroup, RowGroupEncoder};
+pub use encode::{writer_properties, EncodedColumn, EncodedRowGroup, RowGroupEncoder};
 
 use std::fs::File;
 use std::io::{BufWriter, Write};

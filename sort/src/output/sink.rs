@@ -146,7 +146,8 @@ pub fn write_view(
     let merge_levels = levels + u32::from(sources.len() > 1);
 
     let props = writer_properties(plan, config.zstd_level)?;
-    let encoder = RowGroupEncoder::new(plan.schema.clone(), props.clone())?;
+    let encoder =
+        RowGroupEncoder::new(plan.schema.clone(), props.clone(), plan.constant_columns())?;
     let mut writer = PartWriter::new(dir, plan.schema.clone(), props, config.part_size);
     // Windows of at most a row group, so that small row groups (the tests') still merge
     // in many windows.
