@@ -36,7 +36,7 @@ use crate::format::record::EncodedBatches;
 use crate::retention;
 use crate::segment::recovery::{self, Opened};
 use crate::segment::writer::SegmentWriter;
-use crate::sync::{Durability, Syncer};
+use crate::sync::{DropBehind, Durability, Syncer};
 
 /// Name of the lock file in a partition directory.
 pub const LOCK_FILE: &str = "writer.lock";
@@ -50,6 +50,8 @@ struct WriterState {
 struct SyncState {
     synced_seq: u64,
     syncing: bool,
+    /// Durable log bytes leave the page cache behind a window (`sync` module docs).
+    drop_behind: DropBehind,
 }
 
 /// A partition opened for writing (holding its lock file).
@@ -275,16 +277,19 @@ impl PartitionWriter {
             }
             s.syncing = true;
             drop(s);
-            let (target, file, path) = {
+            let (target, file, path, bytes) = {
                 let st = lock(&self.state);
                 let (file, path) = st.segment.log_file();
-                (st.written_seq, file, path)
+                (st.written_seq, file, path, st.segment.size)
             };
             let result = self.syncer.sync(&file, &path);
             s = lock(&self.sync);
             s.syncing = false;
             match result {
-                Ok(()) => s.synced_seq = s.synced_seq.max(target),
+                Ok(()) => {
+                    s.synced_seq = s.synced_seq.max(target);
+                    s.drop_behind.synced(&file, &path, bytes);
+                }
                 Err(e) => self.poison("fsync", &e),
             }
             self.synced.notify_all();
@@ -327,4 +332,48 @@ pub fn acquire_lock(dir: &Path, topic: &str, partition: u32) -> Result<File> {
 /// field is updated only after the operation it records succeeded).
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::record::{BatchEncoder, EncodedBatches};
+    use crate::format::{Compression, Record};
+    use crate::sync::{OsSync, KEEP_CACHED_BYTES};
+
+    #[test]
+    fn durable_bytes_beyond_the_window_leave_the_cache() {
+        let dir = tempfile::tempdir().unwrap();
+        let w = PartitionWriter::open(
+            dir.path(),
+            "t",
+            0,
+            TopicConfig::default(),
+            Durability::EveryBatch,
+            Arc::new(OsSync),
+        )
+        .unwrap();
+        let value = vec![7u8; 256 << 10];
+        let mut encoder = BatchEncoder::new(Compression::None, 0, 1 << 20);
+        let mut batches = EncodedBatches::default();
+        let mut dropped = Vec::new();
+        while lock(&w.state).segment.size < KEEP_CACHED_BYTES + (8 << 20) {
+            encoder
+                .encode(&[Record::new(&value, 1)], &mut batches)
+                .unwrap();
+            let ticket = w.write(&mut batches).unwrap();
+            w.wait(&ticket).unwrap();
+            dropped.push(lock(&w.sync).drop_behind.dropped());
+        }
+        let size = lock(&w.state).segment.size;
+        let last = *dropped.last().unwrap();
+        // Everything up to the window behind the durable end, in whole pages.
+        assert!(last > 0 && last % 4096 == 0, "dropped {last}");
+        assert!(last <= size - KEEP_CACHED_BYTES && size - KEEP_CACHED_BYTES - last < 4096);
+        assert!(dropped.windows(2).all(|p| p[0] <= p[1]));
+        assert_eq!(
+            dropped[0], 0,
+            "nothing dropped while the log fits the window"
+        );
+    }
 }

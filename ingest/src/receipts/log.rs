@@ -17,6 +17,9 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+use sluice_bus::sync::DropBehind;
 
 use super::record::{ReceiptRecord, RECORD};
 use crate::error::{IngestError, Result};
@@ -73,6 +76,9 @@ pub struct ReceiptLog {
     path: PathBuf,
     file: File,
     next_seq: u64,
+    /// Durable receipts leave the page cache behind a window (`sluice_bus::sync`): a
+    /// replay writes 128 bytes per event and reads them back only for lookups.
+    drop_behind: Mutex<DropBehind>,
 }
 
 impl ReceiptLog {
@@ -156,6 +162,7 @@ impl ReceiptLog {
                 path: path.to_path_buf(),
                 file,
                 next_seq: keep,
+                drop_behind: Mutex::new(DropBehind::default()),
             },
             recovery,
         ))
@@ -181,7 +188,13 @@ impl ReceiptLog {
     pub fn sync(&self) -> Result<()> {
         self.file
             .sync_data()
-            .map_err(|e| IngestError::io(&self.path, e))
+            .map_err(|e| IngestError::io(&self.path, e))?;
+        let durable = HEADER + self.next_seq * RECORD as u64;
+        self.drop_behind
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .synced(&self.file, &self.path, durable);
+        Ok(())
     }
 }
 
