@@ -23,6 +23,11 @@ pub struct BusOptions {
     pub syncer: Arc<dyn Syncer>,
     /// Target size of one batch's records section; larger appends are split.
     pub batch_target_bytes: usize,
+    /// Drop durable log bytes more than `sync::KEEP_CACHED_BYTES` behind the end from the
+    /// page cache after each fsync (`sync` module docs). Off by default: consumers reading
+    /// behind the writer read from memory. Bulk loaders that will not read back soon (the
+    /// gate's replay) turn it on.
+    pub drop_behind: bool,
 }
 
 impl Default for BusOptions {
@@ -31,6 +36,7 @@ impl Default for BusOptions {
             durability: Durability::EveryBatch,
             syncer: Arc::new(OsSync),
             batch_target_bytes: 1 << 20,
+            drop_behind: false,
         }
     }
 }

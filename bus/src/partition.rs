@@ -50,8 +50,9 @@ struct WriterState {
 struct SyncState {
     synced_seq: u64,
     syncing: bool,
-    /// Durable log bytes leave the page cache behind a window (`sync` module docs).
-    drop_behind: DropBehind,
+    /// With `BusOptions::drop_behind`: durable log bytes leave the page cache behind a
+    /// window (`sync` module docs).
+    drop_behind: Option<DropBehind>,
 }
 
 /// A partition opened for writing (holding its lock file).
@@ -87,6 +88,7 @@ impl PartitionWriter {
         config: TopicConfig,
         durability: Durability,
         syncer: Arc<dyn Syncer>,
+        drop_behind: bool,
     ) -> Result<Self> {
         let lock = acquire_lock(dir, topic, partition)?;
         let interval = config.index_interval_bytes;
@@ -106,7 +108,10 @@ impl PartitionWriter {
                 segment,
                 written_seq: 0,
             }),
-            sync: Mutex::new(SyncState::default()),
+            sync: Mutex::new(SyncState {
+                drop_behind: drop_behind.then(DropBehind::default),
+                ..SyncState::default()
+            }),
             synced: Condvar::new(),
             poisoned: AtomicBool::new(false),
             poison_reason: Mutex::new(None),
@@ -288,7 +293,9 @@ impl PartitionWriter {
             match result {
                 Ok(()) => {
                     s.synced_seq = s.synced_seq.max(target);
-                    s.drop_behind.synced(&file, &path, bytes);
+                    if let Some(d) = s.drop_behind.as_mut() {
+                        d.synced(&file, &path, bytes);
+                    }
                 }
                 Err(e) => self.poison("fsync", &e),
             }
@@ -341,8 +348,8 @@ mod tests {
     use crate::format::{Compression, Record};
     use crate::sync::{OsSync, KEEP_CACHED_BYTES};
 
-    #[test]
-    fn durable_bytes_beyond_the_window_leave_the_cache() {
+    /// Write a little more than the window plus 8 MiB; what was dropped after each fsync.
+    fn dropped_after_each_sync(drop_behind: bool) -> (Vec<u64>, u64) {
         let dir = tempfile::tempdir().unwrap();
         let w = PartitionWriter::open(
             dir.path(),
@@ -351,6 +358,7 @@ mod tests {
             TopicConfig::default(),
             Durability::EveryBatch,
             Arc::new(OsSync),
+            drop_behind,
         )
         .unwrap();
         let value = vec![7u8; 256 << 10];
@@ -363,9 +371,20 @@ mod tests {
                 .unwrap();
             let ticket = w.write(&mut batches).unwrap();
             w.wait(&ticket).unwrap();
-            dropped.push(lock(&w.sync).drop_behind.dropped());
+            dropped.push(
+                lock(&w.sync)
+                    .drop_behind
+                    .as_ref()
+                    .map_or(0, |d| d.dropped()),
+            );
         }
         let size = lock(&w.state).segment.size;
+        (dropped, size)
+    }
+
+    #[test]
+    fn durable_bytes_beyond_the_window_leave_the_cache() {
+        let (dropped, size) = dropped_after_each_sync(true);
         let last = *dropped.last().unwrap();
         // Everything up to the window behind the durable end, in whole pages.
         assert!(last > 0 && last % 4096 == 0, "dropped {last}");
@@ -375,5 +394,8 @@ mod tests {
             dropped[0], 0,
             "nothing dropped while the log fits the window"
         );
+        // Off (the default), everything stays cached.
+        let (dropped, _) = dropped_after_each_sync(false);
+        assert!(dropped.iter().all(|&d| d == 0));
     }
 }

@@ -108,6 +108,7 @@ impl Producer {
                 meta.config.clone(),
                 opts.durability,
                 Arc::clone(&opts.syncer),
+                opts.drop_behind,
             )?));
         }
         let helpers = (0..partitions.len()).map(|_| None).collect();

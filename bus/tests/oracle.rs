@@ -113,6 +113,8 @@ fn run(seed: u64) {
         // oracle's time does not depend on how busy the shared disk is.
         syncer: std::sync::Arc::new(NoFlush),
         batch_target_bytes: [300, 4096, 1 << 20][rng.below(3) as usize],
+        // Page-cache advice only: the records read back must not depend on it.
+        drop_behind: rng.below(2) == 0,
     };
     let bus = Bus::create(dir.path(), options).unwrap();
     let partitions = 1 + rng.below(3) as u32;

@@ -37,9 +37,17 @@ pub struct FileBusSink {
 }
 
 impl FileBusSink {
-    /// Open (creating if needed) the bus in `dir`.
+    /// Open (creating if needed) the bus in `dir`, as the gate writes it: durable log
+    /// bytes leave the page cache behind a 32 MiB window (`BusOptions::drop_behind`; a
+    /// replay writes gigabytes it does not read back, `docs/replay.md`).
     pub fn open(dir: &Path) -> Result<FileBusSink, SinkError> {
-        Self::open_with(dir, BusOptions::default())
+        Self::open_with(
+            dir,
+            BusOptions {
+                drop_behind: true,
+                ..BusOptions::default()
+            },
+        )
     }
 
     pub fn open_with(dir: &Path, options: BusOptions) -> Result<FileBusSink, SinkError> {
