@@ -105,11 +105,22 @@ pub fn describe(bus: &Bus, topic: &str) -> Result<TopicInfo> {
     })
 }
 
-/// Largest timestamp in a segment: the time index, then the batches after its last entry.
+/// Largest timestamp in a segment: the time index's last entry (the running maximum at its
+/// batch), then every batch from that one to the end. Not from the last *offset* entry: a
+/// batch that raised the maximum within `index_interval_bytes` of the previous time entry
+/// has no entry of its own, and an active segment has no seal entry yet, so such a batch can
+/// lie before the last offset entry (the bus oracle found one: seed 12).
 fn segment_max_timestamp(dir: &Path, base: u64) -> Result<Option<i64>> {
     let mut log = LogReader::open(&log_path(dir, base))?;
     let (mut max, mut pos) = match SegmentIndex::load(dir, base, log.len()?, true)? {
-        Ok(idx) => (idx.max_timestamp, idx.last_position()),
+        Ok(idx) => {
+            let from = idx
+                .times
+                .last()
+                .and_then(|t| idx.entry_for_offset(base + t.relative_offset as u64))
+                .map_or(0, |e| e.position as u64);
+            (idx.max_timestamp, from)
+        }
         Err(_) => (None, 0),
     };
     while let FrameAt::Good(h) = log.frame_at(pos)? {

@@ -230,3 +230,39 @@ fn one_record_and_offset_beyond_the_end() {
     let err = p.append_batch(0, &[]).unwrap_err();
     assert_eq!(err.code(), "INVALID_ARGUMENT");
 }
+
+/// The seed-12 failure, made deterministic: a batch that raises the maximum timestamp within
+/// `index_interval_bytes` of the previous time entry gets no entry of its own; later, older
+/// batches move the last offset entry past it; the active segment has no seal entry yet.
+/// `describe` must still report its timestamp.
+#[test]
+fn describe_sees_a_maximum_raised_between_time_entries_in_the_active_segment() {
+    let dir = tempfile::tempdir().unwrap();
+    let options = BusOptions {
+        durability: Durability::Never,
+        syncer: std::sync::Arc::new(NoFlush),
+        ..BusOptions::default()
+    };
+    let bus = Bus::create(dir.path(), options).unwrap();
+    let config = TopicConfig {
+        index_interval_bytes: 4096,
+        compression: Compression::None,
+        ..TopicConfig::default()
+    };
+    bus.create_topic("t", 1, config).unwrap();
+    let producer = bus.producer("t").unwrap();
+    let value = vec![b'v'; 1000];
+    let append = |ts: i64| {
+        producer
+            .append_batch(0, &[Record::new(&value, ts)])
+            .unwrap();
+    };
+    append(100); // first batch: offset and time entries
+    append(200); // raises the maximum, ~1 KiB after the time entry: no entry
+    for _ in 0..12 {
+        append(50); // older: no time entries; offset entries every 4 KiB
+    }
+    drop(producer);
+    let info = inspect::describe(&bus, "t").unwrap();
+    assert_eq!(info.partition_info[0].max_timestamp, Some(200));
+}
