@@ -66,6 +66,11 @@ fn machine(r: &Report) -> String {
             ],
             vec!["threads".into(), m.nproc.to_string()],
             vec!["RAM".into(), gib(m.mem_total_bytes)],
+            vec!["RAM free at the start".into(), gib(m.mem_free_bytes)],
+            vec![
+                "free page reporting".into(),
+                super::markdown::page_reporting(m.free_page_reporting).into(),
+            ],
             vec![
                 "kernel".into(),
                 m.kernel.clone().unwrap_or_else(|| "unknown".into()),

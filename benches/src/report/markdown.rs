@@ -22,6 +22,15 @@ pub fn render(r: &Report) -> String {
     out
 }
 
+/// How a reader should take the free-page-reporting fact.
+pub(crate) fn page_reporting(on: Option<bool>) -> &'static str {
+    match on {
+        Some(true) => "on (pages the guest has not used lately fault on the host: memory-heavy runs vary; compare within this run)",
+        Some(false) => "off",
+        None => "unknown",
+    }
+}
+
 fn machine_lines(r: &Report) -> String {
     let m = &r.machine;
     let mut lines = vec![
@@ -38,6 +47,11 @@ fn machine_lines(r: &Report) -> String {
             "- load average (1, 5, 15 min): before {}, after {}",
             load(r.loadavg_before),
             load(r.loadavg_after)
+        ),
+        format!(
+            "- memory free at the start: {}; free page reporting to the host: {}",
+            gib(m.mem_free_bytes),
+            page_reporting(m.free_page_reporting)
         ),
         format!(
             "- versions: sluice {} ({} build), DuckDB {}, Polars {}",

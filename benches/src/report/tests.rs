@@ -16,6 +16,8 @@ fn machine() -> MachineFacts {
         cpu_model: Some("Test CPU <AVX-512> & co".into()),
         kernel: Some("6.1".into()),
         loadavg: Some([0.5, 0.4, 0.3]),
+        mem_free_bytes: Some(20 << 30),
+        free_page_reporting: Some(true),
     }
 }
 
@@ -218,6 +220,7 @@ fn markdown_has_every_benchmark_with_its_table_and_targets() {
     assert!(md.contains("| append 1 KiB / dd bandwidth | FAIL | got 0.500, need >= 0.7 |"));
     assert!(md.contains("DuckDB 2.0.1, Polars not available"));
     assert!(md.contains("before 0.50 0.40 0.30, after 1.50 0.60 0.30"));
+    assert!(md.contains("memory free at the start: 20.0 GiB; free page reporting to the host: on"));
     assert!(md.contains("**quick run**"));
 }
 

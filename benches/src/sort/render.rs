@@ -292,6 +292,8 @@ mod tests {
                 cpu_model: Some("Test CPU".into()),
                 kernel: None,
                 loadavg: Some([0.5, 0.25, 0.1]),
+                mem_free_bytes: None,
+                free_page_reporting: None,
             },
             loadavg_end: None,
             input: InputData {
