@@ -3,14 +3,15 @@
 //! A **constant** column (the plan's `Repr::Constant`: the platform's pins, one value in
 //! every row of the output) is encoded once per row-group size and its bytes spliced into
 //! every row group: parquet-rs would otherwise intern and compare (statistics) the same
-//! 64-byte string for every row, ~15% of the copy floor's CPU on the traffic output. The
-//! chunk is made by the same column writer from the same repeated array, so the part bytes
-//! are those of encoding every row group (`tests::spliced_constant_columns_write_the_same_bytes`).
+//! 64-byte string for every row (20M traffic rows: copy floor 3.79-3.91 → 3.19-3.44 s, sort
+//! 6.15-6.95 → 5.59-6.33 s with splicing). The chunk is made by the same column writer from
+//! the same repeated array, so the part bytes are those of encoding every row group
+//! (`tests::spliced_constant_columns_write_the_same_bytes`).
 //!
 //! ```text
-//!  first row group of n rows:  value ─► repeat n ─► column writer ─► chunk ─┬─► part
-//!                                                  (one-column file in memory) └─► cache (col, n)
-//!  next row groups of n rows:  cache (col, n) ─► append_column (bytes + offsets) ─► part
+//!  first row group of n rows:  value ─► repeat n ─► column writer ─► chunk
+//!                              ─► one-column file in memory ─► (bytes, offsets) ─► cache (col, n)
+//!  every row group of n rows:  cache (col, n) ─► append_column ─► part
 //! ```
 
 use std::sync::{Arc, Mutex};
