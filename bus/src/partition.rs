@@ -36,7 +36,7 @@ use crate::format::record::EncodedBatches;
 use crate::retention;
 use crate::segment::recovery::{self, Opened};
 use crate::segment::writer::SegmentWriter;
-use crate::sync::{DropBehind, Durability, Syncer};
+use crate::sync::{drop_cached, DropBehind, Durability, Syncer};
 
 /// Name of the lock file in a partition directory.
 pub const LOCK_FILE: &str = "writer.lock";
@@ -290,16 +290,23 @@ impl PartitionWriter {
             let result = self.syncer.sync(&file, &path);
             s = lock(&self.sync);
             s.syncing = false;
+            let mut drop_range = 0..0;
             match result {
                 Ok(()) => {
                     s.synced_seq = s.synced_seq.max(target);
                     if let Some(d) = s.drop_behind.as_mut() {
-                        d.synced(&file, &path, bytes);
+                        drop_range = d.synced(&path, bytes);
                     }
                 }
                 Err(e) => self.poison("fsync", &e),
             }
             self.synced.notify_all();
+            if !drop_range.is_empty() {
+                // Page-cache advice after the waiters are woken, not while they wait.
+                drop(s);
+                drop_cached(&file, drop_range);
+                s = lock(&self.sync);
+            }
         }
     }
 }

@@ -108,18 +108,20 @@ pub struct DropBehind {
 }
 
 impl DropBehind {
-    /// `file` (at `path`) is durable up to byte `durable`: drop what lies more than
-    /// [`KEEP_CACHED_BYTES`] behind, in whole pages, from where the last call stopped.
-    pub fn synced(&mut self, file: &File, path: &Path, durable: u64) {
+    /// The log at `path` is durable up to byte `durable`: the range to drop now (what lies
+    /// more than [`KEEP_CACHED_BYTES`] behind, in whole pages, from where the last call
+    /// stopped; empty if nothing). The caller hands it to [`drop_cached`], outside any lock
+    /// appenders wait on.
+    pub fn synced(&mut self, path: &Path, durable: u64) -> Range<u64> {
         if self.path != path {
             self.path = path.to_path_buf();
             self.dropped = 0;
         }
-        let end = durable.saturating_sub(KEEP_CACHED_BYTES) / PAGE * PAGE;
-        if end > self.dropped {
-            drop_cached(file, self.dropped..end);
-            self.dropped = end;
-        }
+        let start = self.dropped;
+        self.dropped = self
+            .dropped
+            .max(durable.saturating_sub(KEEP_CACHED_BYTES) / PAGE * PAGE);
+        start..self.dropped
     }
 
     /// Where the dropped range ends.
@@ -159,14 +161,22 @@ mod tests {
         std::fs::write(&b, vec![2u8; 1 << 20]).unwrap();
         let (fa, fb) = (File::open(&a).unwrap(), File::open(&b).unwrap());
         let mut d = DropBehind::default();
-        d.synced(&fa, &a, KEEP_CACHED_BYTES - 1);
-        assert_eq!(d.dropped(), 0, "nothing lies beyond the window yet");
-        d.synced(&fa, &a, KEEP_CACHED_BYTES + 3 * PAGE + 100);
-        assert_eq!(d.dropped(), 3 * PAGE, "whole pages only");
-        d.synced(&fa, &a, KEEP_CACHED_BYTES + PAGE);
-        assert_eq!(d.dropped(), 3 * PAGE, "never moves back");
-        d.synced(&fb, &b, KEEP_CACHED_BYTES + PAGE);
-        assert_eq!(d.dropped(), PAGE, "a new file starts from its first byte");
+        assert!(
+            d.synced(&a, KEEP_CACHED_BYTES - 1).is_empty(),
+            "nothing beyond the window yet"
+        );
+        assert_eq!(d.dropped(), 0);
+        let r = d.synced(&a, KEEP_CACHED_BYTES + 3 * PAGE + 100);
+        assert_eq!(r, 0..3 * PAGE, "whole pages only");
+        drop_cached(&fa, r);
+        assert!(
+            d.synced(&a, KEEP_CACHED_BYTES + PAGE).is_empty(),
+            "never moves back"
+        );
+        assert_eq!(d.dropped(), 3 * PAGE);
+        let r = d.synced(&b, KEEP_CACHED_BYTES + PAGE);
+        assert_eq!(r, 0..PAGE, "a new file starts from its first byte");
+        drop_cached(&fb, r);
         // The data is intact (dropping clean pages only evicts them).
         assert_eq!(std::fs::read(&a).unwrap(), vec![1u8; 1 << 20]);
     }

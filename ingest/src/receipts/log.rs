@@ -19,7 +19,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-use sluice_bus::sync::DropBehind;
+use sluice_bus::sync::{drop_cached, DropBehind};
 
 use super::record::{ReceiptRecord, RECORD};
 use crate::error::{IngestError, Result};
@@ -190,10 +190,12 @@ impl ReceiptLog {
             .sync_data()
             .map_err(|e| IngestError::io(&self.path, e))?;
         let durable = HEADER + self.next_seq * RECORD as u64;
-        self.drop_behind
+        let range = self
+            .drop_behind
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .synced(&self.file, &self.path, durable);
+            .synced(&self.path, durable);
+        drop_cached(&self.file, range);
         Ok(())
     }
 }
