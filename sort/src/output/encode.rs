@@ -96,7 +96,6 @@ impl EncodedColumn {
 pub struct SplicedChunk {
     /// The one-row value it repeats (checked against each row group's).
     value: ArrayRef,
-    rows: usize,
     bytes: Bytes,
     close: ColumnCloseResult,
 }
@@ -208,7 +207,7 @@ impl RowGroupEncoder {
         let mut cache = self.spliced[c]
             .lock()
             .map_err(|_| SortError::Internal("encoder cache poisoned".into()))?;
-        if let Some(s) = cache.iter().find(|s| s.rows == rows) {
+        if let Some(s) = cache.iter().find(|s| s.close.rows_written == rows as u64) {
             if !all_equal(value.as_ref(), s.value.as_ref()) {
                 return Err(SortError::Internal(format!(
                     "encoder: constant column {:?} changed value",
@@ -218,7 +217,7 @@ impl RowGroupEncoder {
             return Ok(s.clone());
         }
         let chunk = self.encode_column(c, w, std::iter::once(&repeat_constant(&value, rows)?))?;
-        let spliced = Arc::new(self.to_spliced(c, chunk, value, rows)?);
+        let spliced = Arc::new(self.to_spliced(c, chunk, value)?);
         cache.push(spliced.clone());
         Ok(spliced)
     }
@@ -230,7 +229,6 @@ impl RowGroupEncoder {
         c: usize,
         chunk: ArrowColumnChunk,
         value: ArrayRef,
-        rows: usize,
     ) -> Result<SplicedChunk> {
         let err = |e| SortError::parquet("<encoder>", e);
         let close = chunk.close().clone();
@@ -259,7 +257,6 @@ impl RowGroupEncoder {
             .ok_or_else(|| SortError::Internal("encoder: spliced chunk out of range".into()))?;
         Ok(SplicedChunk {
             value,
-            rows,
             bytes: Bytes::copy_from_slice(bytes),
             close: close
                 .update_dictionary_location(dictionary_len as usize)
