@@ -401,6 +401,65 @@ fn unpaced_input_that_runs_dry_still_records_full_groups() {
     tiny_batches_make_few_groups(12, feed, "the gate recorded short groups of unpaced input");
 }
 
+/// The envelope stage fails (a batch of an output whose topic was never prepared): the
+/// pipeline returns that error, not "the pipeline panicked", every batch before it is
+/// recorded, and the gate opened again goes on from there.
+#[test]
+fn an_envelope_stage_error_is_returned_and_what_came_before_is_recorded() {
+    let other = sluice_storage::outputs::OUTPUTS
+        .iter()
+        .find(|o| o.topic != TOPIC)
+        .expect("an output of another topic");
+    let d = tempfile::tempdir().unwrap();
+    let mut sink = MemorySink::new();
+    let mut g = open(d.path(), &mut sink, 200 << 10);
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for i in 0..6u32 {
+        let rows: Vec<TRow> = (0..10).map(|k| row(i as i64 * 10 + k, 1)).collect();
+        let output = if i == 3 { other } else { spec() };
+        tx.send((i, output, batch(&rows))).unwrap();
+    }
+    drop(tx);
+    let mut progress = Recorded {
+        tags: Vec::new(),
+        checkpoints: 0,
+        counts: BatchCounts::default(),
+    };
+    let err = run_pipeline(
+        &mut g,
+        &mut sink as &mut dyn Sink,
+        rx,
+        |(i, output, b): (u32, &'static OutputSpec, RecordBatch)| {
+            [GateInput {
+                output,
+                batch: b,
+                origin: origin(i as u64 * 10),
+                tag: i,
+            }]
+        },
+        &mut progress,
+        &PipelineConfig::default(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(&err, sluice_ingest::IngestError::InvalidArgument(m) if m.contains("not prepared")),
+        "{err:?}"
+    );
+    assert_eq!(progress.tags, vec![0, 1, 2]);
+    assert_eq!(bus(&sink).len(), 30);
+    // Opened again, the gate knows every recorded event: a new one is admitted, a
+    // re-pushed one is a duplicate.
+    drop(g);
+    let mut g = open(d.path(), &mut sink, 200 << 10);
+    let rows: Vec<TRow> = vec![row(1000, 1), row(0, 1)];
+    let c = g
+        .ingest(&mut sink, spec(), &batch(&rows), origin(60))
+        .unwrap();
+    assert_eq!((c.admitted, c.duplicates), (1, 1));
+    g.close().unwrap();
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 31);
+}
+
 /// 1500 batches of one to three rows through the pipeline, fed as `feed` says: at most
 /// 12 groups (checkpoints), and the single-threaded gate's receipts and bus.
 fn tiny_batches_make_few_groups(seed: u64, feed: Feed, why: &str) {

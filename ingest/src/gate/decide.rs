@@ -112,13 +112,12 @@ pub struct Decider {
     pub(crate) reader: ReceiptReader,
     pub(crate) next_seq: u64,
     pub(crate) run: RunContext,
-    pub(crate) partitions: HashMap<&'static str, u32>,
-    builders: HashMap<&'static str, EnvelopeBuilder>,
+    /// Builds the envelopes (the stateless half of deciding; the pipeline runs it on a
+    /// thread of its own, see `crate::pipeline`).
+    pub(crate) envelopes: Envelopes,
     /// Context ids already resolved, by event type and pins: a batch's pin set is almost
     /// always one seen before, and `Contexts::id_for` builds a JSON map to find it.
     ctx_ids: HashMap<&'static str, Vec<(RowPins, u32)>>,
-    /// Envelope batches the recorder is done with, reused for their memory.
-    spare_envs: Vec<EnvelopeBatch>,
     /// Receipts since the last freeze that the recorder indexes by receipt id (every
     /// non-ADMIT): they fill its memtable, so they count towards the next flush too.
     pub(crate) rid_pending: u64,
@@ -126,6 +125,60 @@ pub struct Decider {
     /// Counters for the summary.
     pub(crate) filter_positives: u64,
     pub(crate) run_probes: u64,
+}
+
+/// Builds envelope batches: per output an [`EnvelopeBuilder`] (event ids, dedupe keys,
+/// payload hashes, partitions, checks), into recycled buffers. Pure per batch: it reads no
+/// index, so it may run ahead of the decider on another thread.
+pub struct Envelopes {
+    run: RunContext,
+    /// Partitions of each prepared topic (`Gate::prepare_topics`).
+    pub(crate) partitions: HashMap<&'static str, u32>,
+    builders: HashMap<&'static str, EnvelopeBuilder>,
+    /// Envelope batches the recorder is done with, reused for their memory.
+    spare: Vec<EnvelopeBatch>,
+}
+
+impl Envelopes {
+    pub(crate) fn new(run: RunContext) -> Self {
+        Envelopes {
+            run,
+            partitions: HashMap::new(),
+            builders: HashMap::new(),
+            spare: Vec::new(),
+        }
+    }
+
+    /// Whether `topic` was prepared.
+    pub fn prepared(&self, topic: &str) -> bool {
+        self.partitions.contains_key(topic)
+    }
+
+    /// The envelopes of `batch` of `output`.
+    pub fn build(
+        &mut self,
+        output: &'static OutputSpec,
+        batch: &RecordBatch,
+    ) -> Result<EnvelopeBatch> {
+        let partitions = self.partitions.get(output.topic).copied().unwrap_or(1);
+        let run = &self.run;
+        let builder = self
+            .builders
+            .entry(output.id)
+            .or_insert_with(|| EnvelopeBuilder::new(output, run, partitions));
+        builder.build_into(batch, self.spare.pop().unwrap_or_default())
+    }
+
+    /// Keep a recorded batch's envelope buffers for a later batch (a few at most).
+    pub fn recycle(&mut self, env: EnvelopeBatch) {
+        // A few of any size; more if small (`--merge` slices of a row or two each take
+        // one, and building into a fresh one costs a dozen allocations).
+        let keep = self.spare.len() < MAX_SPARE_ENVS
+            || (self.spare.len() < MAX_SMALL_SPARE_ENVS && env.retained_bytes() <= SMALL_ENV_BYTES);
+        if keep {
+            self.spare.push(env);
+        }
+    }
 }
 
 /// What the index knows about a key.
@@ -154,11 +207,9 @@ impl Decider {
             runs,
             reader,
             next_seq,
+            envelopes: Envelopes::new(run.clone()),
             run,
-            partitions: HashMap::new(),
-            builders: HashMap::new(),
             ctx_ids: HashMap::new(),
-            spare_envs: Vec::new(),
             rid_pending: 0,
             rid_cap: u64::MAX,
             filter_positives: 0,
@@ -212,13 +263,19 @@ impl Decider {
         origin: Origin,
         tag: T,
     ) -> Result<DecidedBatch<T>> {
-        let partitions = self.partitions.get(output.topic).copied().unwrap_or(1);
-        let run = &self.run;
-        let builder = self
-            .builders
-            .entry(output.id)
-            .or_insert_with(|| EnvelopeBuilder::new(output, run, partitions));
-        let env = builder.build_into(batch, self.spare_envs.pop().unwrap_or_default())?;
+        let env = self.envelopes.build(output, batch)?;
+        self.decide_built(output, env, origin, tag)
+    }
+
+    /// Decide every row of envelopes built by [`Envelopes::build`] (with this decider's
+    /// run context and partitions).
+    pub fn decide_built<T>(
+        &mut self,
+        output: &'static OutputSpec,
+        env: EnvelopeBatch,
+        origin: Origin,
+        tag: T,
+    ) -> Result<DecidedBatch<T>> {
         let mut ctx_ids = Vec::with_capacity(env.pin_sets.len());
         for ps in &env.pin_sets {
             let known = self.ctx_ids.entry(output.id).or_default();
@@ -272,18 +329,6 @@ impl Decider {
             rows,
             origin,
         })
-    }
-
-    /// Keep a recorded batch's envelope buffers for a later batch (a few at most).
-    pub fn recycle(&mut self, env: EnvelopeBatch) {
-        // A few of any size; more if small (`--merge` slices of a row or two each take
-        // one, and building into a fresh one costs a dozen allocations).
-        let keep = self.spare_envs.len() < MAX_SPARE_ENVS
-            || (self.spare_envs.len() < MAX_SMALL_SPARE_ENVS
-                && env.retained_bytes() <= SMALL_ENV_BYTES);
-        if keep {
-            self.spare_envs.push(env);
-        }
     }
 
     /// Whether the memtable should be frozen and flushed.

@@ -337,7 +337,7 @@ impl Gate {
                 .map_err(|e| IngestError::sink(o.topic, e))?;
             // Before the first append to a partition, this run's start there is known.
             self.start.cover(sink, o.topic, n)?;
-            self.decider.partitions.insert(o.topic, n);
+            self.decider.envelopes.partitions.insert(o.topic, n);
             out.push((o.topic, n));
         }
         Ok(out)
@@ -351,7 +351,7 @@ impl Gate {
         batch: &RecordBatch,
         origin: Origin,
     ) -> Result<BatchCounts> {
-        if !self.decider.partitions.contains_key(output.topic) {
+        if !self.decider.envelopes.prepared(output.topic) {
             let p = sink
                 .partitions(output.topic)
                 .map_err(|e| IngestError::sink(output.topic, e))?;
@@ -365,7 +365,7 @@ impl Gate {
                 }
             };
             self.start.cover(sink, output.topic, n)?;
-            self.decider.partitions.insert(output.topic, n);
+            self.decider.envelopes.partitions.insert(output.topic, n);
         }
         let decided = self.decider.decide(output, batch, origin, ())?;
         let counts = self.recorder.record(sink, &decided)?;
