@@ -31,6 +31,19 @@ pub enum BenchError {
     },
     #[error("invalid argument: {0}")]
     InvalidArgument(String),
+    #[error(
+        "not enough free disk space in {dir}: {what} need about {:.1} GB, {:.1} GB free; free \
+         space there or give the benchmark a work directory on a bigger filesystem (`--work`; \
+         `--out` for `bench report`)",
+        *need as f64 / 1e9,
+        *available as f64 / 1e9
+    )]
+    DiskSpace {
+        dir: PathBuf,
+        need: u64,
+        available: u64,
+        what: String,
+    },
     #[error(transparent)]
     Storage(#[from] sluice_storage::StorageError),
     #[error(transparent)]
@@ -45,6 +58,7 @@ impl BenchError {
             BenchError::Spawn { .. } => "BENCH_SPAWN_FAILED",
             BenchError::DataGen { .. } => "BENCH_DATA_GEN_FAILED",
             BenchError::InvalidArgument(_) => "INVALID_ARGUMENT",
+            BenchError::DiskSpace { .. } => "BENCH_DISK_SPACE",
             BenchError::Storage(e) => e.code(),
             BenchError::Bus(e) => e.code(),
         }

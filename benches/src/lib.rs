@@ -6,7 +6,8 @@
 //!
 //! Shared by the harnesses: [`proc`] (run and time one contender as a child process),
 //! [`cpu`] (CPU time of a child and of everyone else meanwhile), [`machine`] (the facts a
-//! report needs about the machine), [`error`] (the crate's error).
+//! report needs about the machine), [`space`] (free disk space before writing gigabytes),
+//! [`error`] (the crate's error).
 //! One module per harness: [`sort`] (`sluice bench sort`), [`bus`] (`sluice bench bus`),
 //! [`replay`] (`sluice bench replay`). [`report`] (`sluice bench report`) runs all three and
 //! writes them up as HTML with inline SVG charts, markdown and JSON.
@@ -20,5 +21,6 @@ pub mod replay;
 pub mod report;
 pub mod sort;
 pub mod sort_s3;
+pub mod space;
 
 pub use error::BenchError;

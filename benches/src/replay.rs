@@ -247,6 +247,24 @@ pub fn run_replay_bench(
     let started_utc = format_rfc3339_micros(now_micros());
     let machine = MachineFacts::read();
     on_step("input");
+    // Before generating anything: the file-bus run directory, a Kafka run's gate state
+    // (receipts and indexes) and, if missing, the input and its view (~30 B per row). Run
+    // directories a previous bench left are removed first (each run starts without one).
+    for old in [cfg.work_dir.join("runs"), cfg.work_dir.join("runs-kafka")] {
+        if old.exists() {
+            std::fs::remove_dir_all(&old).map_err(|e| BenchError::io(&old, e))?;
+        }
+    }
+    let kafka_state = if cfg.kafka_bus.is_some() {
+        cfg.rows * 170
+    } else {
+        0
+    };
+    crate::space::ensure(
+        &cfg.work_dir,
+        cfg.rows * (crate::space::REPLAY_PER_EVENT + 30) + kafka_state,
+        "the replay's run directories",
+    )?;
     let input = prepare(&cfg)?;
     std::fs::create_dir_all(&cfg.work_dir).map_err(|e| BenchError::io(&cfg.work_dir, e))?;
     let runs_dir = cfg.work_dir.join("runs");

@@ -103,6 +103,18 @@ pub fn run_sort_bench_observed(
         polars: availability(&cfg.python, "polars", cfg.skip_polars, "--skip-polars"),
     };
     let mut plans = contenders::plans(&cfg, &scratch, &py);
+    // Each contender's output (about the input's size) stays until its next run; DuckDB's
+    // memory-limited run writes its temp files here too.
+    let duckdb_temp = if py.duckdb.is_ok() {
+        cfg.rows * crate::space::DUCKDB_SPILL_PER_ROW
+    } else {
+        0
+    };
+    crate::space::ensure(
+        &cfg.work_dir,
+        duckdb_temp + 2 * input.bytes,
+        "the contenders' outputs and DuckDB's temp files",
+    )?;
 
     // 3. Warm cache.
     on_step(Step {
