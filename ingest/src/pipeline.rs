@@ -17,7 +17,8 @@
 //!    runs up to `BUILT_QUEUE` inputs ahead. (Measured when it was split off stage A,
 //!    session 15: 20M events after dropping the page cache, three interleaved pairs,
 //!    27.2-28.7 s against 27.6-29.4 s; half the voluntary context switches and 16-31% less
-//!    system time; peak RSS +30-40 MiB. 3M events: no difference.)
+//!    system time; peak RSS +30-40 MiB. 3M events: no difference. `--merge` of all four
+//!    outputs of a 1M-row set, many small slices: 9.35-10.16 s -> 7.97-8.37 s, +65-85 MiB.)
 //! 1. Stage A (`gate-decide`) decides; when its memtable is full
 //!    it freezes it and sends a flush job down the same channel, so the job reaches stage B
 //!    after every batch it covers. Lookups keep consulting the frozen memtable until stage B
