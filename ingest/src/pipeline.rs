@@ -1,5 +1,6 @@
-//! The gate on three threads, so that building the envelopes of one input, deciding the
-//! one before and appending the one before that overlap.
+//! The gate on three threads (and a fourth for index flushes), so that building the
+//! envelopes of one input, deciding the one before and appending the one before that
+//! overlap.
 //!
 //! ```text
 //!  input channel ──> envelope stage ──Built (8)──> stage A: Decider ──Batches / FlushJob──> stage B: Recorder ──> sink
@@ -7,6 +8,8 @@
 //!   slices)          hashes, checks                decisions       <──────FlushDone───────   receipts, runs, manifest
 //!                          ▲                                                                   │
 //!                          └──────────── recorded envelope buffers, for reuse ────────────────┤
+//!                                                 FlushDone ◄── flusher ◄── FlushWork ────────────┤
+//!                                                               (runs, compaction, manifest)       │
 //!                                                               Progress::durable(tag) after each batch
 //!                                                               Progress::checkpoint() every N events / T
 //! ```
@@ -31,7 +34,10 @@
 //! 2. Stage B (`gate-record`) records batches in order, every batch already waiting in the
 //!    queue together with the first, up to `group_events` (group commit: one append and one
 //!    fsync per partition for the group, so the fsync latency is paid per group, not per
-//!    batch; a flush job ends a group). After a group it calls `Progress::durable` with each
+//!    batch; a flush job ends a group: its quick part, `Recorder::begin_flush`, fsyncs the
+//!    logs and takes the receipt-id memtable; the flusher thread, `gate-flush`, writes the
+//!    runs, compacts and publishes the manifest while stage B goes on, then answers stage A
+//!    with `FlushDone`). After a group it calls `Progress::durable` with each
 //!    batch's tag: the batch is on the bus and has receipts; the batch's envelope buffers go
 //!    back to the envelope stage for reuse. Every `checkpoint_every` events
 //!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
@@ -51,6 +57,7 @@ use crate::envelope::build::EnvelopeBatch;
 use crate::error::{IngestError, Result};
 use crate::gate::decide::{DecidedBatch, Envelopes, FlushDone, FlushJob};
 use crate::gate::record::BatchCounts;
+use crate::gate::record::FlushWork;
 use crate::gate::{Gate, Origin};
 use crate::sink::Sink;
 
@@ -167,7 +174,26 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
     let mut envelopes = std::mem::replace(&mut decider.envelopes, Envelopes::new(run));
     let inputs_waiting = inputs.clone();
     let stage_decider = &mut *decider;
-    let (result, envelopes) = std::thread::scope(|s| {
+    // The flusher thread borrows the index's files for the run and gives them back.
+    let (to_flush, flush_rx) = bounded::<FlushWork>(1);
+    let mut index = std::mem::take(&mut recorder.index);
+    let stage_recorder = &mut *recorder;
+    let (result, envelopes, index, flushed) = std::thread::scope(|s| {
+        let stage_flush = spawn_named(s, "gate-flush", move || {
+            // (covered seq of the last flush, flushes)
+            let mut flushed = (None, 0u64);
+            let r = (|| -> Result<()> {
+                for work in flush_rx.iter() {
+                    let covered = work.covered_seq;
+                    let done = work.run(&mut index)?;
+                    flushed = (Some(covered), flushed.1 + 1);
+                    // Stage A may have finished with an error and stopped listening.
+                    let _ = done_tx.send(done);
+                }
+                Ok(())
+            })();
+            (r, index, flushed)
+        });
         let stage_env = spawn_named(s, "gate-envelopes", move || {
             let r = build_all(&mut envelopes, inputs, convert, &to_dec, recycle_rx);
             (r, envelopes)
@@ -244,6 +270,7 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
             Ok(())
         });
         let stage_b = spawn_named(s, "gate-record", move || -> Result<PipelineReport> {
+            let recorder = stage_recorder;
             let mut report = PipelineReport::default();
             let mut since = 0u64;
             let mut last = Instant::now();
@@ -296,9 +323,12 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                         }
                     }
                     ToRecorder::Flush(job) => {
-                        let done = recorder.flush(job)?;
-                        // Stage A may have finished with an error and stopped listening.
-                        let _ = done_tx.send(done);
+                        // The quick part here; the flusher writes the runs and the
+                        // manifest while this thread goes on recording.
+                        let work = recorder.begin_flush(job)?;
+                        to_flush
+                            .send(work)
+                            .map_err(|_| IngestError::PipelinePanicked)?;
                     }
                 }
             }
@@ -313,23 +343,49 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
         };
         let a = stage_a.join().map_err(|_| IngestError::PipelinePanicked);
         let b = stage_b.join().map_err(|_| IngestError::PipelinePanicked);
-        // The first real error (a stage that stopped because another did reports
-        // PipelinePanicked), recorder first, then the decider, then the envelope stage.
-        let real =
-            |r: &Result<_>| matches!(r, Err(e) if !matches!(e, IngestError::PipelinePanicked));
-        let result = match (e.and_then(|r| r), a.and_then(|r| r), b.and_then(|r| r)) {
-            (_, _, b) if real(&b) => b,
-            (_, Err(a), _) if !matches!(a, IngestError::PipelinePanicked) => Err(a),
-            (Err(e), _, _) => Err(e),
-            (_, Err(a), _) => Err(a),
-            (Ok(()), Ok(()), b) => b,
+        let (f, index, flushed) = match stage_flush.join() {
+            Ok((r, index, flushed)) => (Ok(r), Some(index), flushed),
+            Err(_) => (Err(IngestError::PipelinePanicked), None, (None, 0)),
         };
-        (result, envelopes)
+        let result = first_error(
+            b.and_then(|r| r),
+            vec![f.and_then(|r| r), a.and_then(|r| r), e.and_then(|r| r)],
+        );
+        (result, envelopes, index, flushed)
     });
     if let Some(envelopes) = envelopes {
         decider.envelopes = envelopes;
     }
+    if let Some(index) = index {
+        recorder.index = index;
+    }
+    if let (Some(covered), n) = flushed {
+        recorder.flushed(covered, n);
+    }
     result
+}
+
+/// The pipeline's result from its stages' (recorder first, then the others in order): the
+/// first real error (a stage that stopped because another did reports PipelinePanicked),
+/// else the first error, else the recorder's report.
+fn first_error<R>(recorder: Result<R>, others: Vec<Result<()>>) -> Result<R> {
+    let real = |r: &Result<()>| matches!(r, Err(e) if !matches!(e, IngestError::PipelinePanicked));
+    if matches!(&recorder, Err(e) if !matches!(e, IngestError::PipelinePanicked)) {
+        return recorder;
+    }
+    let pick = others.iter().position(real).or_else(|| {
+        recorder
+            .is_ok()
+            .then(|| others.iter().position(Result::is_err))?
+    });
+    match pick {
+        Some(i) => Err(others
+            .into_iter()
+            .nth(i)
+            .and_then(Result::err)
+            .unwrap_or(IngestError::PipelinePanicked)),
+        None => recorder,
+    }
 }
 
 /// A scoped thread with a name (shown by `top -H`, `perf` and debuggers).

@@ -54,7 +54,7 @@ use crate::sink::Sink;
 use decide::Decider;
 use manifest::{Identity, Manifest};
 use reconcile::ReconcileReport;
-use record::{receipt_id_key, BatchCounts, Recorder};
+use record::{receipt_id_key, BatchCounts, IndexFiles, Recorder};
 use start::StartOffsets;
 
 /// Where a batch came from (for quarantine records): a file label and the row index of the
@@ -229,12 +229,14 @@ impl Gate {
             reader: ReceiptReader::open(&receipts_path)?,
             quarantine,
             quarantine_path,
-            tier_base: decider.memtable.capacity() as u64,
             rid_mem,
-            dedupe_runs,
-            rid_runs,
+            index: IndexFiles {
+                dedupe_runs,
+                rid_runs,
+                manifest_path,
+                tier_base: decider.memtable.capacity() as u64,
+            },
             watermarks: manifest.watermarks.clone(),
-            manifest_path,
             covered_seq: manifest.covered_seq,
             flushes: 0,
         };

@@ -1,6 +1,7 @@
 //! The recording half of the gate (stage B of the pipeline): decided batches in, durable
 //! bus records and receipts out. It owns the receipt and quarantine logs, the receipt-id
-//! memtable, the run files and the manifest.
+//! memtable, the run files and the manifest (the pipeline lends the last two, [`IndexFiles`],
+//! to its flusher thread, which runs the slow part of each flush, [`FlushWork::run`]).
 //!
 //! Per batch, in this order (the order is the crash-safety argument, `docs/replay.md`):
 //!
@@ -70,14 +71,61 @@ pub struct Recorder {
     pub(crate) quarantine: QuarantineLog,
     pub(crate) quarantine_path: PathBuf,
     pub(crate) rid_mem: MemTable,
+    pub(crate) index: IndexFiles,
+    pub(crate) watermarks: Watermarks,
+    pub(crate) covered_seq: u64,
+    pub(crate) flushes: u64,
+}
+
+/// The index's files: the runs of both indexes and the manifest that names them. Only a
+/// flush's slow part ([`FlushWork::run`]) writes them; the pipeline lends them to a thread
+/// of its own for the run (`crate::pipeline`).
+#[derive(Default)]
+pub struct IndexFiles {
     pub(crate) dedupe_runs: RunSet,
     pub(crate) rid_runs: RunSet,
-    pub(crate) watermarks: Watermarks,
     pub(crate) manifest_path: PathBuf,
     /// Entries of a full memtable: the unit of the compaction tiers.
     pub(crate) tier_base: u64,
+}
+
+/// A flush after its quick part ([`Recorder::begin_flush`], in the recorder's thread):
+/// everything its slow part needs, taken at that moment.
+pub struct FlushWork {
+    dedupe: Arc<MemTable>,
+    /// The receipt-id memtable's entries, sorted.
+    receipt_ids: Vec<(Hash32, u64)>,
     pub(crate) covered_seq: u64,
-    pub(crate) flushes: u64,
+    quarantine_durable: u64,
+    /// The bus positions every receipt below `covered_seq` covers (durable by then).
+    watermarks: Watermarks,
+}
+
+impl FlushWork {
+    /// The slow part of a flush: write a run of each memtable, compact, publish the
+    /// manifest covering receipts below `covered_seq`, delete what it made obsolete. May
+    /// run while the recorder goes on recording: it touches only the index's files, and
+    /// its manifest is a snapshot taken when the receipts it covers were durable.
+    pub fn run(self, index: &mut IndexFiles) -> Result<FlushDone> {
+        index.dedupe_runs.add(self.dedupe.sorted())?;
+        index.rid_runs.add(self.receipt_ids)?;
+        let mut obsolete = index.dedupe_runs.compact(index.tier_base)?;
+        obsolete.extend(index.rid_runs.compact(index.tier_base)?);
+        let manifest = Manifest {
+            format: MANIFEST_FORMAT.into(),
+            version: VERSION,
+            covered_seq: self.covered_seq,
+            quarantine_durable: self.quarantine_durable,
+            dedupe_runs: index.dedupe_runs.names(),
+            receipt_id_runs: index.rid_runs.names(),
+            watermarks: self.watermarks,
+        };
+        manifest.write(&index.manifest_path)?;
+        remove_files(&obsolete)?;
+        Ok(FlushDone {
+            runs: index.dedupe_runs.runs().iter().map(Arc::clone).collect(),
+        })
+    }
 }
 
 /// Write the quarantine record of row `i` of `b`; returns its position.
@@ -263,7 +311,7 @@ impl Recorder {
             let first = self.receipts.append(&encoded)?;
             if first != first_batch.first_seq {
                 return Err(IngestError::corrupt(
-                    self.manifest_path.clone(),
+                    self.index.manifest_path.clone(),
                     0,
                     format!(
                         "receipt seq {first} written where {} was decided",
@@ -284,32 +332,35 @@ impl Recorder {
         self.receipts.sync()
     }
 
-    /// Write the frozen dedupe memtable and the receipt-id memtable as runs, compact, and
-    /// publish the manifest covering receipts below `job.covered_seq`.
+    /// Write the memtables as runs, compact, and publish the manifest covering receipts
+    /// below `job.covered_seq` (both parts of a flush, in this thread).
     pub fn flush(&mut self, job: FlushJob) -> Result<FlushDone> {
-        // Runs must never name receipts a power loss could take back.
+        let work = self.begin_flush(job)?;
+        let covered = work.covered_seq;
+        let done = work.run(&mut self.index)?;
+        self.flushed(covered, 1);
+        Ok(done)
+    }
+
+    /// The quick part of a flush: make every receipt so far durable (runs must never name
+    /// receipts a power loss could take back) and take the receipt-id memtable's entries.
+    pub fn begin_flush(&mut self, job: FlushJob) -> Result<FlushWork> {
         self.sync()?;
-        self.dedupe_runs.add(job.dedupe.sorted())?;
-        self.rid_runs.add(self.rid_mem.sorted())?;
+        let receipt_ids = self.rid_mem.sorted();
         self.rid_mem.clear();
-        let mut obsolete = self.dedupe_runs.compact(self.tier_base)?;
-        obsolete.extend(self.rid_runs.compact(self.tier_base)?);
-        let manifest = Manifest {
-            format: MANIFEST_FORMAT.into(),
-            version: VERSION,
+        Ok(FlushWork {
+            dedupe: job.dedupe,
+            receipt_ids,
             covered_seq: job.covered_seq,
             quarantine_durable: self.quarantine.end(),
-            dedupe_runs: self.dedupe_runs.names(),
-            receipt_id_runs: self.rid_runs.names(),
             watermarks: self.watermarks.clone(),
-        };
-        manifest.write(&self.manifest_path)?;
-        remove_files(&obsolete)?;
-        self.covered_seq = job.covered_seq;
-        self.flushes += 1;
-        Ok(FlushDone {
-            runs: self.dedupe_runs.runs().iter().map(Arc::clone).collect(),
         })
+    }
+
+    /// `flushes` flushes finished, the last covering receipts below `covered_seq`.
+    pub(crate) fn flushed(&mut self, covered_seq: u64, flushes: u64) {
+        self.covered_seq = covered_seq;
+        self.flushes += flushes;
     }
 
     /// Where the quarantine log is (for lookups).

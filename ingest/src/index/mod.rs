@@ -51,7 +51,7 @@ fn run_id(name: &str) -> Option<u64> {
 }
 
 /// The runs of one index, oldest first.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct RunSet {
     dir: PathBuf,
     runs: Vec<Arc<SortedRun>>,
