@@ -107,6 +107,11 @@ impl FlushWork {
     /// run while the recorder goes on recording: it touches only the index's files, and
     /// its manifest is a snapshot taken when the receipts it covers were durable.
     pub fn run(self, index: &mut IndexFiles) -> Result<FlushDone> {
+        if index.manifest_path.as_os_str().is_empty() {
+            // The files were lent to a pipeline's flusher thread that panicked: never
+            // write runs relative to the working directory.
+            return Err(IngestError::PipelinePanicked);
+        }
         index.dedupe_runs.add(self.dedupe.sorted())?;
         index.rid_runs.add(self.receipt_ids)?;
         let mut obsolete = index.dedupe_runs.compact(index.tier_base)?;
@@ -366,5 +371,33 @@ impl Recorder {
     /// Where the quarantine log is (for lookups).
     pub fn quarantine_path(&self) -> &PathBuf {
         &self.quarantine_path
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_flush_into_index_files_lost_with_a_panicked_thread_writes_nothing() {
+        let mut dedupe = MemTable::with_capacity(16);
+        dedupe.insert(
+            [7; 32],
+            MemEntry {
+                seq: 0,
+                hash: [0; 32],
+            },
+        );
+        let work = FlushWork {
+            dedupe: Arc::new(dedupe),
+            receipt_ids: Vec::new(),
+            covered_seq: 1,
+            quarantine_durable: 0,
+            watermarks: Watermarks::default(),
+        };
+        let mut lost = IndexFiles::default();
+        let err = work.run(&mut lost).err().expect("refused");
+        assert!(matches!(err, IngestError::PipelinePanicked), "{err:?}");
+        assert!(lost.dedupe_runs.runs().is_empty());
     }
 }
