@@ -248,21 +248,22 @@ pub fn run_replay_bench(
     let machine = MachineFacts::read();
     on_step("input");
     // Before generating anything: the file-bus run directory, a Kafka run's gate state
-    // (receipts and indexes) and, if missing, the input and its view (~30 B per row). Run
+    // (receipts and indexes) and, if missing, the input and its view. Run
     // directories a previous bench left are removed first (each run starts without one).
     for old in [cfg.work_dir.join("runs"), cfg.work_dir.join("runs-kafka")] {
         if old.exists() {
             std::fs::remove_dir_all(&old).map_err(|e| BenchError::io(&old, e))?;
         }
     }
+    use crate::space::{GATE_STATE_PER_EVENT, REPLAY_INPUT_PER_ROW, REPLAY_PER_EVENT};
     let kafka_state = if cfg.kafka_bus.is_some() {
-        cfg.rows * 170
+        cfg.rows * GATE_STATE_PER_EVENT
     } else {
         0
     };
     crate::space::ensure(
         &cfg.work_dir,
-        cfg.rows * (crate::space::REPLAY_PER_EVENT + 30) + kafka_state,
+        cfg.rows * (REPLAY_PER_EVENT + REPLAY_INPUT_PER_ROW) + kafka_state,
         "the replay's run directories",
     )?;
     let input = prepare(&cfg)?;

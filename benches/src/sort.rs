@@ -103,8 +103,9 @@ pub fn run_sort_bench_observed(
         polars: availability(&cfg.python, "polars", cfg.skip_polars, "--skip-polars"),
     };
     let mut plans = contenders::plans(&cfg, &scratch, &py);
-    // Each contender's output (about the input's size) stays until its next run; DuckDB's
-    // memory-limited run writes its temp files here too.
+    // One contender runs at a time and its directory is wiped after it: the most any needs
+    // is DuckDB's memory-limited temp files plus one output (about the input's size;
+    // counted twice for margin).
     let duckdb_temp = if py.duckdb.is_ok() {
         cfg.rows * crate::space::DUCKDB_SPILL_PER_ROW
     } else {

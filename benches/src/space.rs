@@ -25,6 +25,11 @@ pub const DUCKDB_SPILL_PER_ROW: u64 = 256;
 /// Run-directory bytes per replayed event (4.5 GB at 20M events, plus compaction's
 /// transient copies).
 pub const REPLAY_PER_EVENT: u64 = 280;
+/// Gate-state bytes per event of a replay into Kafka (receipts 128, dedupe runs ~40).
+pub const GATE_STATE_PER_EVENT: u64 = 170;
+/// Input and stream-view bytes per row when the replay bench generates them (the 20M-row
+/// view is 159 MiB, its source about as much; rounded up).
+pub const REPLAY_INPUT_PER_ROW: u64 = 30;
 /// Room left over for everything else (logs, reports, the page cache's dirty pages).
 pub const MARGIN: u64 = 512 << 20;
 

@@ -248,16 +248,13 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                     }
                 }
             }
-            if !ended {
-                // The envelope stage failed (its error is the one returned): what was
-                // decided before the failing input is still recorded.
-                if !out.is_empty() {
-                    send(ToRecorder::Batches(out))?;
-                }
-                return Err(IngestError::PipelinePanicked);
-            }
+            // What was decided goes to the recorder, also when the envelope stage failed.
             if !out.is_empty() {
                 send(ToRecorder::Batches(out))?;
+            }
+            if !ended {
+                // The envelope stage failed; its error is the one returned.
+                return Err(IngestError::PipelinePanicked);
             }
             // The end: flush what is left so lookups need no log scan.
             if decider.flush_in_flight() {
@@ -365,27 +362,25 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
     result
 }
 
-/// The pipeline's result from its stages' (recorder first, then the others in order): the
-/// first real error (a stage that stopped because another did reports PipelinePanicked),
-/// else the first error, else the recorder's report.
+/// The pipeline's result from its stages' (the recorder's first, then the others in
+/// order): the first real error (a stage that stopped because another did reports
+/// PipelinePanicked), else the first error, else the recorder's report.
 fn first_error<R>(recorder: Result<R>, others: Vec<Result<()>>) -> Result<R> {
-    let real = |r: &Result<()>| matches!(r, Err(e) if !matches!(e, IngestError::PipelinePanicked));
-    if matches!(&recorder, Err(e) if !matches!(e, IngestError::PipelinePanicked)) {
-        return recorder;
+    let (report, first) = match recorder {
+        Ok(r) => (Some(r), None),
+        Err(e) => (None, Some(e)),
+    };
+    let mut errors: Vec<IngestError> = first
+        .into_iter()
+        .chain(others.into_iter().filter_map(Result::err))
+        .collect();
+    let real = errors
+        .iter()
+        .position(|e| !matches!(e, IngestError::PipelinePanicked));
+    if let Some(i) = real.or((!errors.is_empty()).then_some(0)) {
+        return Err(errors.swap_remove(i));
     }
-    let pick = others.iter().position(real).or_else(|| {
-        recorder
-            .is_ok()
-            .then(|| others.iter().position(Result::is_err))?
-    });
-    match pick {
-        Some(i) => Err(others
-            .into_iter()
-            .nth(i)
-            .and_then(Result::err)
-            .unwrap_or(IngestError::PipelinePanicked)),
-        None => recorder,
-    }
+    report.ok_or(IngestError::PipelinePanicked)
 }
 
 /// A scoped thread with a name (shown by `top -H`, `perf` and debuggers).
@@ -438,4 +433,42 @@ fn build_all<S, T, I: IntoIterator<Item = GateInput<T>>>(
         send(FromBuilder::Built(built))?;
     }
     send(FromBuilder::End)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code<R>(r: Result<R>) -> &'static str {
+        r.err().map_or("OK", |e| e.code())
+    }
+
+    #[test]
+    fn the_first_real_error_wins_over_stages_that_only_stopped() {
+        let panicked = || Err(IngestError::PipelinePanicked);
+        let real = || Err(IngestError::InvalidArgument("bad".into()));
+        // The recorder's real error first; else the first real one of the others.
+        assert_eq!(
+            code(first_error::<()>(real(), vec![panicked()])),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(first_error::<()>(panicked(), vec![panicked(), real()])),
+            "INVALID_ARGUMENT"
+        );
+        assert_eq!(
+            code(first_error(Ok(1), vec![Ok(()), real()])),
+            "INVALID_ARGUMENT"
+        );
+        // Only stopped stages: still an error, never the report.
+        assert_eq!(
+            code(first_error(Ok(1), vec![panicked()])),
+            "IG_PIPELINE_PANICKED"
+        );
+        assert_eq!(
+            code(first_error::<()>(panicked(), vec![Ok(())])),
+            "IG_PIPELINE_PANICKED"
+        );
+        assert_eq!(first_error(Ok(7), vec![Ok(()), Ok(())]).unwrap(), 7);
+    }
 }
