@@ -14,7 +14,7 @@ use std::path::Path;
 use sluice_bus::{Bus, BusError, BusOptions, Compression, Producer, Record, StartAt, TopicConfig};
 
 use crate::error::SinkError;
-use crate::sink::{Sink, SinkRecord, Visit};
+use crate::sink::{PendingMany, Sink, SinkRecord, Visit};
 
 /// zstd level of the topics the gate creates. Measured (3M-event replay, 2026-11-27):
 /// with the bus's fast-level tuning, levels -1 and -3 saved no measurable CPU against 1
@@ -157,16 +157,32 @@ impl Sink for FileBusSink {
         topic: &str,
         groups: &[(u32, &[SinkRecord<'_>])],
     ) -> Result<Vec<u64>, SinkError> {
+        let pending = self.start_many(topic, groups)?;
+        let firsts = pending.firsts.clone();
+        pending.wait()?;
+        Ok(firsts)
+    }
+
+    /// Every partition is written (and its fsync handed to the partition's sync helper)
+    /// before this returns; the wait covers the fsyncs.
+    fn start_many(
+        &mut self,
+        topic: &str,
+        groups: &[(u32, &[SinkRecord<'_>])],
+    ) -> Result<PendingMany, SinkError> {
         let producer = self.producer(topic)?;
         let mut pending = Vec::with_capacity(groups.len());
         for (partition, records) in groups {
             let recs = to_records(records);
             pending.push(producer.start_append(*partition, &recs).map_err(err)?);
         }
-        pending
-            .into_iter()
-            .map(|p| p.wait().map(|range| range.start).map_err(err))
-            .collect()
+        let firsts = pending.iter().map(|p| p.offsets().start).collect();
+        Ok(PendingMany::new(firsts, move || {
+            for p in pending {
+                p.wait().map_err(err)?;
+            }
+            Ok(())
+        }))
     }
 
     fn end_offset(&mut self, topic: &str, partition: u32) -> Result<u64, SinkError> {

@@ -37,9 +37,15 @@
 //!    batch; a flush job ends a group: its quick part, `Recorder::begin_flush`, fsyncs the
 //!    logs and takes the receipt-id memtable; the flusher thread, `gate-flush`, writes the
 //!    runs, compacts and publishes the manifest while stage B goes on, then answers stage A
-//!    with `FlushDone`). After a group it calls `Progress::durable` with each
-//!    batch's tag: the batch is on the bus and has receipts; the batch's envelope buffers go
-//!    back to the envelope stage for reuse. Every `checkpoint_every` events
+//!    with `FlushDone`). Groups overlap by one: `Recorder::start_group` writes a group's
+//!    partitions (their fsyncs start on the bus's sync helpers), then settles the group
+//!    before it (waits for its fsyncs, which had this group's compression and writes to
+//!    finish, and writes its receipts: a receipt never reaches the log before its bus
+//!    record is durable), then encodes this group's receipts. A group is settled at once
+//!    when nothing is queued behind it (paced input), before a checkpoint, a flush job and
+//!    the end. After settling it calls `Progress::durable` with each batch's tag: the batch
+//!    is on the bus and has receipts; the batch's envelope buffers go back to the envelope
+//!    stage for reuse as soon as its group is written. Every `checkpoint_every` events
 //!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
 //!    where a replay persists its cursors: a cursor never gets ahead of durable receipts.
 //! 3. At the end, a final flush and checkpoint. On a failure a stage stops, the others see
@@ -273,6 +279,9 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
             let mut last = Instant::now();
             // A message taken off the queue while gathering a group, handled next.
             let mut held: Option<ToRecorder<T>> = None;
+            // The batches of the group started last: durable (reported to `progress`) once
+            // the recorder has settled it.
+            let mut unsettled: Vec<(T, BatchCounts)> = Vec::new();
             loop {
                 let msg = match held.take() {
                     Some(m) => m,
@@ -301,17 +310,29 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                             }
                         }
                         let refs: Vec<&DecidedBatch<T>> = group.iter().collect();
-                        let counts = recorder.record_group(sink, &refs)?;
-                        for (b, c) in group.into_iter().zip(&counts) {
-                            report.counts.add(c);
+                        // Settles the group before (its receipts are written now).
+                        let counts = recorder.start_group(sink, &refs)?;
+                        for (tag, c) in unsettled.drain(..) {
+                            progress.durable(tag, &c);
+                        }
+                        for (b, c) in group.into_iter().zip(counts) {
+                            report.counts.add(&c);
                             report.batches += 1;
                             since += c.events;
-                            progress.durable(b.tag, c);
+                            unsettled.push((b.tag, c));
                             let _ = recycle_tx.try_send(b.env);
                         }
-                        if since >= cfg.checkpoint_every
-                            || last.elapsed() >= cfg.checkpoint_interval
-                        {
+                        let checkpoint = since >= cfg.checkpoint_every
+                            || last.elapsed() >= cfg.checkpoint_interval;
+                        // Nothing queued behind (a paced replay between events): no next
+                        // group to overlap with, so its receipts go out now.
+                        if checkpoint || from_dec.is_empty() {
+                            recorder.settle()?;
+                            for (tag, c) in unsettled.drain(..) {
+                                progress.durable(tag, &c);
+                            }
+                        }
+                        if checkpoint {
                             recorder.sync()?;
                             progress.checkpoint()?;
                             report.checkpoints += 1;
@@ -321,13 +342,21 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                     }
                     ToRecorder::Flush(job) => {
                         // The quick part here; the flusher writes the runs and the
-                        // manifest while this thread goes on recording.
+                        // manifest while this thread goes on recording. (It settles the
+                        // last group: the flush covers its receipts.)
                         let work = recorder.begin_flush(job)?;
+                        for (tag, c) in unsettled.drain(..) {
+                            progress.durable(tag, &c);
+                        }
                         to_flush
                             .send(work)
                             .map_err(|_| IngestError::PipelinePanicked)?;
                     }
                 }
+            }
+            recorder.settle()?;
+            for (tag, c) in unsettled.drain(..) {
+                progress.durable(tag, &c);
             }
             recorder.sync()?;
             progress.checkpoint()?;

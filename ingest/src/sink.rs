@@ -26,6 +26,39 @@ pub struct SinkRecord<'a> {
 /// The callback of [`Sink::read`]: offset and value of each record.
 pub type Visit<'a> = dyn FnMut(u64, &[u8]) -> Result<(), SinkError> + 'a;
 
+/// Appends started by [`Sink::start_many`]: each group's first offset, and what is left to
+/// wait for before they are durable.
+pub struct PendingMany {
+    pub firsts: Vec<u64>,
+    wait: Option<Box<dyn FnOnce() -> Result<(), SinkError> + Send>>,
+}
+
+impl PendingMany {
+    /// Appends that are durable already.
+    pub fn durable(firsts: Vec<u64>) -> Self {
+        PendingMany { firsts, wait: None }
+    }
+
+    /// Appends that are durable once `wait` returns `Ok`.
+    pub fn new(
+        firsts: Vec<u64>,
+        wait: impl FnOnce() -> Result<(), SinkError> + Send + 'static,
+    ) -> Self {
+        PendingMany {
+            firsts,
+            wait: Some(Box::new(wait)),
+        }
+    }
+
+    /// Block until every append is durable.
+    pub fn wait(self) -> Result<(), SinkError> {
+        match self.wait {
+            Some(w) => w(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// An append-only, partitioned log the gate writes admitted events to.
 pub trait Sink: Send {
     /// Create `topic` with `partitions` if it does not exist; returns its partition count
@@ -52,6 +85,17 @@ pub trait Sink: Send {
             .iter()
             .map(|(p, r)| self.append(topic, *p, r))
             .collect()
+    }
+    /// Start appending to several partitions of one topic: the offsets are known at once,
+    /// durability when [`PendingMany::wait`] returns. This default appends durably before
+    /// returning; the file bus returns while the partitions still sync, so a caller can
+    /// prepare and write its next group meanwhile.
+    fn start_many(
+        &mut self,
+        topic: &str,
+        groups: &[(u32, &[SinkRecord<'_>])],
+    ) -> Result<PendingMany, SinkError> {
+        Ok(PendingMany::durable(self.append_many(topic, groups)?))
     }
     /// The offset the next appended record of the partition will get.
     fn end_offset(&mut self, topic: &str, partition: u32) -> Result<u64, SinkError>;

@@ -619,3 +619,194 @@ fn one_writer_per_gate_and_one_run_per_gate() {
         .unwrap();
     assert_eq!(e.code(), "IG_RUN_MISMATCH");
 }
+
+/// A memory sink whose appends become durable only when waited on: each wait notes how
+/// many receipts the log held then, how many records were on the bus before its group,
+/// and how many had been started by then; it fails the wait numbered `fail_wait`.
+struct DeferredSink {
+    inner: MemorySink,
+    receipts_log: std::path::PathBuf,
+    started: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    waits: std::sync::Arc<std::sync::Mutex<Vec<(u64, u64, u64)>>>,
+    fail_wait: Option<usize>,
+}
+
+impl Sink for DeferredSink {
+    fn ensure_topic(
+        &mut self,
+        topic: &str,
+        partitions: u32,
+    ) -> Result<u32, sluice_ingest::SinkError> {
+        self.inner.ensure_topic(topic, partitions)
+    }
+    fn partitions(&mut self, topic: &str) -> Result<Option<u32>, sluice_ingest::SinkError> {
+        self.inner.partitions(topic)
+    }
+    fn append(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        records: &[sluice_ingest::sink::SinkRecord<'_>],
+    ) -> Result<u64, sluice_ingest::SinkError> {
+        self.inner.append(topic, partition, records)
+    }
+    fn start_many(
+        &mut self,
+        topic: &str,
+        groups: &[(u32, &[sluice_ingest::sink::SinkRecord<'_>])],
+    ) -> Result<sluice_ingest::sink::PendingMany, sluice_ingest::SinkError> {
+        use std::sync::atomic::Ordering;
+        let n: u64 = groups.iter().map(|(_, r)| r.len() as u64).sum();
+        let before = self.started.fetch_add(n, Ordering::SeqCst);
+        let firsts = self.inner.append_many(topic, groups)?;
+        let (log, started, waits) = (
+            self.receipts_log.clone(),
+            self.started.clone(),
+            self.waits.clone(),
+        );
+        let fail = self.fail_wait;
+        Ok(sluice_ingest::sink::PendingMany::new(firsts, move || {
+            let receipts = (std::fs::metadata(&log).unwrap().len() - 128) / 128;
+            let mut w = waits.lock().unwrap();
+            w.push((receipts, before, started.load(Ordering::SeqCst)));
+            if fail == Some(w.len()) {
+                return Err(sluice_ingest::SinkError {
+                    code: "BUS_IO",
+                    message: "the disk went away".into(),
+                });
+            }
+            Ok(())
+        }))
+    }
+    fn end_offset(&mut self, topic: &str, partition: u32) -> Result<u64, sluice_ingest::SinkError> {
+        self.inner.end_offset(topic, partition)
+    }
+    fn read(
+        &mut self,
+        topic: &str,
+        partition: u32,
+        from: u64,
+        visit: &mut sluice_ingest::sink::Visit<'_>,
+    ) -> Result<(), sluice_ingest::SinkError> {
+        self.inner.read(topic, partition, from, visit)
+    }
+}
+
+/// Runs 40 batches of 50 new events each (every event admitted, so receipts and bus
+/// records correspond one to one) through the pipeline over a [`DeferredSink`].
+fn run_deferred(
+    dir: &std::path::Path,
+    fail_wait: Option<usize>,
+) -> (
+    sluice_ingest::Result<sluice_ingest::pipeline::PipelineReport>,
+    DeferredSink,
+    Recorded,
+) {
+    let mut mem = MemorySink::new();
+    let mut g = open(dir, &mut mem, 200 << 10);
+    let mut sink = DeferredSink {
+        inner: mem,
+        receipts_log: dir.join("receipts.log"),
+        started: Default::default(),
+        waits: Default::default(),
+        fail_wait,
+    };
+    let (tx, rx) = crossbeam_channel::unbounded();
+    for i in 0..40u32 {
+        let rows: Vec<TRow> = (0..50).map(|k| row(i as i64 * 50 + k, 1)).collect();
+        tx.send((i, batch(&rows))).unwrap();
+    }
+    drop(tx);
+    let mut progress = Recorded {
+        tags: Vec::new(),
+        checkpoints: 0,
+        counts: BatchCounts::default(),
+    };
+    let cfg = PipelineConfig {
+        group_events: 100,
+        unpaced: true,
+        ..PipelineConfig::default()
+    };
+    let report = run_pipeline(
+        &mut g,
+        &mut sink as &mut dyn Sink,
+        rx,
+        |(i, b): (u32, RecordBatch)| {
+            [GateInput {
+                output: spec(),
+                batch: b,
+                origin: origin(i as u64 * 50),
+                tag: i,
+            }]
+        },
+        &mut progress,
+        &cfg,
+    );
+    drop(g);
+    (report, sink, progress)
+}
+
+/// Groups overlap: the recorder writes a group's bus records, then waits for the group
+/// before it to be durable and only then writes that group's receipts. No receipt is ever
+/// on the log before its bus record is durable, and waits do happen after the next group
+/// was written (the overlap is real).
+#[test]
+fn receipts_follow_durable_bus_appends_and_groups_overlap() {
+    let d = tempfile::tempdir().unwrap();
+    let (report, sink, progress) = run_deferred(d.path(), None);
+    let report = report.unwrap();
+    assert_eq!(report.counts.admitted, 2000);
+    assert_eq!(progress.tags, (0..40).collect::<Vec<_>>());
+    let waits = sink.waits.lock().unwrap().clone();
+    assert!(waits.len() >= 10, "{} groups", waits.len());
+    for &(receipts, before, _) in &waits {
+        assert!(
+            receipts <= before,
+            "{receipts} receipts on the log when the group after record {before} became durable"
+        );
+    }
+    let overlapped = waits
+        .iter()
+        .zip(waits.iter().skip(1))
+        // Started records at this wait include the next group's.
+        .filter(|(w, next)| w.2 > next.1)
+        .count();
+    assert!(
+        overlapped > 0,
+        "no group was waited for after the next was written: {waits:?}"
+    );
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink.inner), 2000);
+}
+
+/// A group's appends fail to become durable: the pipeline returns the sink's error, that
+/// group's receipts are never written, and the gate opened again reconciles its records
+/// (the bus keeps them: here they were stored before the failure), so the bus stays
+/// exactly-once and every record has its ADMIT receipt.
+#[test]
+fn a_failed_durability_wait_writes_no_receipts_for_its_group() {
+    let d = tempfile::tempdir().unwrap();
+    let (report, sink, _) = run_deferred(d.path(), Some(5));
+    let err = report.unwrap_err();
+    assert_eq!(err.code(), "BUS_IO", "{err:?}");
+    let waits = sink.waits.lock().unwrap().clone();
+    let (_, before_failed, _) = waits[4];
+    let on_log = (std::fs::metadata(d.path().join("receipts.log"))
+        .unwrap()
+        .len()
+        - 128)
+        / 128;
+    assert!(
+        on_log <= before_failed,
+        "{on_log} receipts, the failed group started at record {before_failed}"
+    );
+    let mut mem = sink.inner;
+    let mut g = open(d.path(), &mut mem, 200 << 10);
+    let rows: Vec<TRow> = (0..50).map(|k| row(k, 1)).collect();
+    let c = g
+        .ingest(&mut mem, spec(), &batch(&rows), origin(0))
+        .unwrap();
+    assert_eq!(c.duplicates, 50);
+    g.close().unwrap();
+    let on_bus = bus(&mem).len();
+    assert_eq!(assert_bus_and_receipts_agree(d.path(), &mem), on_bus);
+}

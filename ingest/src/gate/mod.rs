@@ -238,6 +238,7 @@ impl Gate {
             },
             watermarks: manifest.watermarks.clone(),
             covered_seq: manifest.covered_seq,
+            unsettled: None,
             flushes: 0,
         };
 
@@ -386,7 +387,7 @@ impl Gate {
     }
 
     /// fsync the receipt and quarantine logs.
-    pub fn sync(&self) -> Result<()> {
+    pub fn sync(&mut self) -> Result<()> {
         self.recorder.sync()
     }
 

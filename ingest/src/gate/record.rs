@@ -32,7 +32,7 @@ use crate::index::{remove_files, RunSet};
 use crate::quarantine::QuarantineLog;
 use crate::reason::Decision;
 use crate::receipts::{EbPos, ReceiptLog, ReceiptReader, ReceiptRecord};
-use crate::sink::{Sink, SinkRecord};
+use crate::sink::{PendingMany, Sink, SinkRecord};
 
 /// What happened to one batch.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -75,6 +75,19 @@ pub struct Recorder {
     pub(crate) watermarks: Watermarks,
     pub(crate) covered_seq: u64,
     pub(crate) flushes: u64,
+    /// The last group started by [`Recorder::start_group`] and not yet settled.
+    pub(crate) unsettled: Option<Unsettled>,
+}
+
+/// A group whose bus appends were started and may still be syncing: its receipts (encoded
+/// already) are written once the appends are durable, never before (a receipt must not
+/// name a bus record a crash could lose; bus records without receipts are what reopening
+/// reconciles).
+pub(crate) struct Unsettled {
+    appends: Vec<(&'static str, PendingMany)>,
+    receipts: Vec<u8>,
+    first_seq: Option<u64>,
+    rid_entries: Vec<(Hash32, u64)>,
 }
 
 /// The index's files: the runs of both indexes and the manifest that names them. Only a
@@ -176,6 +189,21 @@ impl Recorder {
         sink: &mut dyn Sink,
         group: &[&DecidedBatch<T>],
     ) -> Result<Vec<BatchCounts>> {
+        let counts = self.start_group(sink, group)?;
+        self.settle()?;
+        Ok(counts)
+    }
+
+    /// Record a group up to its receipts: start its bus appends, settle the group before it
+    /// (its appends have had this group's encoding and writing to sync), then write this
+    /// group's quarantine records and encode its receipts, which wait in
+    /// [`Recorder::settle`] for its appends. The group's batches (and their envelopes) are
+    /// no longer needed when this returns.
+    pub fn start_group<T>(
+        &mut self,
+        sink: &mut dyn Sink,
+        group: &[&DecidedBatch<T>],
+    ) -> Result<Vec<BatchCounts>> {
         // 1. Append admitted events per topic and partition, in batch then row order.
         let mut by_partition: BTreeMap<(&'static str, u32), Vec<(usize, usize)>> = BTreeMap::new();
         for (k, b) in group.iter().enumerate() {
@@ -192,6 +220,7 @@ impl Recorder {
             group.iter().map(|b| vec![u64::MAX; b.rows.len()]).collect();
         let mut topics: Vec<&'static str> = by_partition.keys().map(|k| k.0).collect();
         topics.dedup();
+        let mut appends = Vec::with_capacity(topics.len());
         for topic in topics {
             let parts: Vec<_> = by_partition.iter().filter(|(k, _)| k.0 == topic).collect();
             let records: Vec<Vec<SinkRecord<'_>>> = parts
@@ -211,17 +240,21 @@ impl Recorder {
                 .zip(&records)
                 .map(|((key, _), r)| (key.1, r.as_slice()))
                 .collect();
-            let firsts = sink
-                .append_many(topic, &groups)
+            let pending = sink
+                .start_many(topic, &groups)
                 .map_err(|e| IngestError::sink(topic, e))?;
-            for ((key, rows), first) in parts.iter().zip(firsts) {
+            for ((key, rows), &first) in parts.iter().zip(&pending.firsts) {
                 for (j, &(k, i)) in rows.iter().enumerate() {
                     offsets[k][i] = first + j as u64;
                 }
                 let wm = self.watermarks.entry(topic.to_string()).or_default();
                 wm.insert(key.1, first + rows.len() as u64);
             }
+            appends.push((topic, pending));
         }
+        // The group before is durable on the bus by now, or nearly: write its receipts
+        // before this group reads any (a duplicate may point into it).
+        self.settle()?;
         // 2 and 3. Quarantine records, then every receipt in order.
         let resolve = |r: &OrigRef| -> Result<Option<EbPos>> {
             let seq = match *r {
@@ -312,27 +345,43 @@ impl Recorder {
             }
             all_counts.push(counts);
         }
-        if let Some(first_batch) = group.first() {
-            let first = self.receipts.append(&encoded)?;
-            if first != first_batch.first_seq {
-                return Err(IngestError::corrupt(
-                    self.index.manifest_path.clone(),
-                    0,
-                    format!(
-                        "receipt seq {first} written where {} was decided",
-                        first_batch.first_seq
-                    ),
-                ));
-            }
-        }
-        for (k, seq) in rid_entries {
-            self.rid_mem.insert(k, MemEntry { seq, hash: [0; 32] });
-        }
+        self.unsettled = Some(Unsettled {
+            appends,
+            receipts: encoded,
+            first_seq: group.first().map(|b| b.first_seq),
+            rid_entries,
+        });
         Ok(all_counts)
     }
 
+    /// Wait until the last started group's bus appends are durable, then write its
+    /// receipts. Nothing to do if every group is settled.
+    pub fn settle(&mut self) -> Result<()> {
+        let Some(u) = self.unsettled.take() else {
+            return Ok(());
+        };
+        for (topic, pending) in u.appends {
+            pending.wait().map_err(|e| IngestError::sink(topic, e))?;
+        }
+        if let Some(expected) = u.first_seq {
+            let first = self.receipts.append(&u.receipts)?;
+            if first != expected {
+                return Err(IngestError::corrupt(
+                    self.index.manifest_path.clone(),
+                    0,
+                    format!("receipt seq {first} written where {expected} was decided"),
+                ));
+            }
+        }
+        for (k, seq) in u.rid_entries {
+            self.rid_mem.insert(k, MemEntry { seq, hash: [0; 32] });
+        }
+        Ok(())
+    }
+
     /// fsync the quarantine and receipt logs (before a checkpoint names their events).
-    pub fn sync(&self) -> Result<()> {
+    pub fn sync(&mut self) -> Result<()> {
+        self.settle()?;
         self.quarantine.sync()?;
         self.receipts.sync()
     }
