@@ -1,6 +1,6 @@
-//! The gate on three threads (and a fourth for index flushes), so that building the
-//! envelopes of one input, deciding the one before and appending the one before that
-//! overlap.
+//! The gate on three threads (and two more for index flushes and checkpoint fsyncs), so
+//! that building the envelopes of one input, deciding the one before and appending the one
+//! before that overlap.
 //!
 //! ```text
 //!  input channel ──> envelope stage ──Built (8)──> stage A: Decider ──Batches / FlushJob──> stage B: Recorder ──> sink
@@ -11,7 +11,8 @@
 //!                                                 FlushDone ◄── flusher ◄── FlushWork ────────────┤
 //!                                                               (runs, compaction, manifest)       │
 //!                                                               Progress::durable(tag) after each batch
-//!                                                               Progress::checkpoint() every N events / T
+//!                                                               Progress::checkpoint() every N events / T,
+//!                                                               after gate-sync fsynced the logs
 //! ```
 //!
 //! 0. The envelope stage (`gate-envelopes`) converts each input and builds its envelopes
@@ -46,8 +47,11 @@
 //!    the end. After settling it calls `Progress::durable` with each batch's tag: the batch
 //!    is on the bus and has receipts; the batch's envelope buffers go back to the envelope
 //!    stage for reuse as soon as its group is written. Every `checkpoint_every` events
-//!    or `checkpoint_interval`, it fsyncs the logs and calls `Progress::checkpoint`, which is
-//!    where a replay persists its cursors: a cursor never gets ahead of durable receipts.
+//!    or `checkpoint_interval`, it settles the last group and asks `gate-sync` to fsync the
+//!    logs; when that answers (checked before each message, one at a time) it calls
+//!    `Progress::checkpoint`, which is where a replay persists its cursors. Batches settled
+//!    while the fsync runs are reported durable only after that checkpoint
+//!    (`Reporter`), so a cursor never gets ahead of durable receipts.
 //! 3. At the end, a final flush and checkpoint. On a failure a stage stops, the others see
 //!    their channels close, and the first real error is returned (the recorder's, else the
 //!    decider's, else the envelope stage's). If the envelope stage fails, the decider still
@@ -127,6 +131,53 @@ const MIN_MESSAGE_EVENTS: usize = 1024;
 /// Recorded envelope batches waiting to go back to stage A.
 const RECYCLE_QUEUE: usize = 1024;
 
+/// What stage B tells `Progress`, in order. A group's batches are reported durable once it
+/// is settled; while a checkpoint's fsync runs on `gate-sync`, batches settled meanwhile
+/// are held back and reported after `Progress::checkpoint`, so a checkpoint never names a
+/// batch its fsync did not cover.
+struct Reporter<T> {
+    /// The batches of the group started last.
+    unsettled: Vec<(T, BatchCounts)>,
+    /// Settled while a checkpoint's fsync runs.
+    held: Vec<(T, BatchCounts)>,
+    /// A checkpoint's fsync was asked for and has not answered.
+    syncing: bool,
+}
+
+impl<T> Default for Reporter<T> {
+    fn default() -> Self {
+        Reporter {
+            unsettled: Vec::new(),
+            held: Vec::new(),
+            syncing: false,
+        }
+    }
+}
+
+impl<T> Reporter<T> {
+    /// The recorder settled the group started last.
+    fn settled(&mut self, progress: &mut dyn Progress<T>) {
+        if self.syncing {
+            self.held.append(&mut self.unsettled);
+        } else {
+            for (tag, c) in self.unsettled.drain(..) {
+                progress.durable(tag, &c);
+            }
+        }
+    }
+
+    /// The asked-for fsync is done: checkpoint what was reported before it, then report
+    /// what was held back.
+    fn synced(&mut self, progress: &mut dyn Progress<T>) -> Result<()> {
+        self.syncing = false;
+        progress.checkpoint()?;
+        for (tag, c) in self.held.drain(..) {
+            progress.durable(tag, &c);
+        }
+        Ok(())
+    }
+}
+
 /// Envelopes of one input, built ahead of the decider.
 struct Built<T> {
     output: &'static OutputSpec,
@@ -182,6 +233,10 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
     let stage_decider = &mut *decider;
     // The flusher thread borrows the index's files for the run and gives them back.
     let (to_flush, flush_rx) = bounded::<FlushWork>(1);
+    // Checkpoint fsyncs: the recorder asks (the receipts below a seq), `gate-sync` answers.
+    let logs = recorder.log_sync()?;
+    let (to_sync, sync_rx) = bounded::<u64>(1);
+    let (synced_tx, synced_rx) = bounded::<Result<()>>(1);
     let mut index = std::mem::take(&mut recorder.index);
     let stage_recorder = &mut *recorder;
     let (result, envelopes, index, flushed) = std::thread::scope(|s| {
@@ -272,6 +327,15 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
             decider.flushed(done);
             Ok(())
         });
+        let stage_sync = spawn_named(s, "gate-sync", move || {
+            for next_seq in sync_rx {
+                let r = logs.sync(next_seq);
+                let failed = r.is_err();
+                if synced_tx.send(r).is_err() || failed {
+                    break;
+                }
+            }
+        });
         let stage_b = spawn_named(s, "gate-record", move || -> Result<PipelineReport> {
             let recorder = stage_recorder;
             let mut report = PipelineReport::default();
@@ -279,10 +343,15 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
             let mut last = Instant::now();
             // A message taken off the queue while gathering a group, handled next.
             let mut held: Option<ToRecorder<T>> = None;
-            // The batches of the group started last: durable (reported to `progress`) once
-            // the recorder has settled it.
-            let mut unsettled: Vec<(T, BatchCounts)> = Vec::new();
+            let mut rep = Reporter::default();
             loop {
+                if rep.syncing {
+                    if let Ok(r) = synced_rx.try_recv() {
+                        r?;
+                        rep.synced(progress)?;
+                        report.checkpoints += 1;
+                    }
+                }
                 let msg = match held.take() {
                     Some(m) => m,
                     None => match from_dec.recv() {
@@ -312,42 +381,39 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                         let refs: Vec<&DecidedBatch<T>> = group.iter().collect();
                         // Settles the group before (its receipts are written now).
                         let counts = recorder.start_group(sink, &refs)?;
-                        for (tag, c) in unsettled.drain(..) {
-                            progress.durable(tag, &c);
-                        }
+                        rep.settled(progress);
                         for (b, c) in group.into_iter().zip(counts) {
                             report.counts.add(&c);
                             report.batches += 1;
                             since += c.events;
-                            unsettled.push((b.tag, c));
+                            rep.unsettled.push((b.tag, c));
                             let _ = recycle_tx.try_send(b.env);
                         }
-                        let checkpoint = since >= cfg.checkpoint_every
-                            || last.elapsed() >= cfg.checkpoint_interval;
+                        // One checkpoint fsync at a time; one due meanwhile waits for it.
+                        let checkpoint = !rep.syncing
+                            && (since >= cfg.checkpoint_every
+                                || last.elapsed() >= cfg.checkpoint_interval);
                         // Nothing queued behind (a paced replay between events): no next
                         // group to overlap with, so its receipts go out now.
                         if checkpoint || from_dec.is_empty() {
                             recorder.settle()?;
-                            for (tag, c) in unsettled.drain(..) {
-                                progress.durable(tag, &c);
-                            }
+                            rep.settled(progress);
                         }
                         if checkpoint {
-                            recorder.sync()?;
-                            progress.checkpoint()?;
-                            report.checkpoints += 1;
+                            to_sync
+                                .send(recorder.next_receipt_seq())
+                                .map_err(|_| IngestError::PipelinePanicked)?;
+                            rep.syncing = true;
                             since = 0;
                             last = Instant::now();
                         }
                     }
                     ToRecorder::Flush(job) => {
-                        // The quick part here; the flusher writes the runs and the
-                        // manifest while this thread goes on recording. (It settles the
-                        // last group: the flush covers its receipts.)
+                        // The quick part here; the flusher fsyncs the logs, writes the
+                        // runs and the manifest while this thread goes on recording. (It
+                        // settles the last group: the flush covers its receipts.)
                         let work = recorder.begin_flush(job)?;
-                        for (tag, c) in unsettled.drain(..) {
-                            progress.durable(tag, &c);
-                        }
+                        rep.settled(progress);
                         to_flush
                             .send(work)
                             .map_err(|_| IngestError::PipelinePanicked)?;
@@ -355,9 +421,15 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                 }
             }
             recorder.settle()?;
-            for (tag, c) in unsettled.drain(..) {
-                progress.durable(tag, &c);
+            rep.settled(progress);
+            if rep.syncing {
+                synced_rx
+                    .recv()
+                    .map_err(|_| IngestError::PipelinePanicked)??;
+                rep.synced(progress)?;
+                report.checkpoints += 1;
             }
+            drop(to_sync);
             recorder.sync()?;
             progress.checkpoint()?;
             report.checkpoints += 1;
@@ -369,13 +441,14 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
         };
         let a = stage_a.join().map_err(|_| IngestError::PipelinePanicked);
         let b = stage_b.join().map_err(|_| IngestError::PipelinePanicked);
+        let c = stage_sync.join().map_err(|_| IngestError::PipelinePanicked);
         let (f, index, flushed) = match stage_flush.join() {
             Ok((r, index, flushed)) => (Ok(r), Some(index), flushed),
             Err(_) => (Err(IngestError::PipelinePanicked), None, (None, 0)),
         };
         let result = first_error(
             b.and_then(|r| r),
-            vec![f.and_then(|r| r), a.and_then(|r| r), e.and_then(|r| r)],
+            vec![f.and_then(|r| r), a.and_then(|r| r), e.and_then(|r| r), c],
         );
         (result, envelopes, index, flushed)
     });

@@ -165,6 +165,33 @@ impl QuarantineLog {
             .sync_data()
             .map_err(|e| IngestError::io(&self.path, e))
     }
+
+    /// A handle that fsyncs this log from another thread (its own descriptor).
+    pub fn sync_handle(&self) -> Result<QuarantineSync> {
+        Ok(QuarantineSync {
+            path: self.path.clone(),
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| IngestError::io(&self.path, e))?,
+        })
+    }
+}
+
+/// fsyncs the quarantine log from another thread: every record written before the call
+/// survives a power loss.
+#[derive(Debug)]
+pub struct QuarantineSync {
+    path: PathBuf,
+    file: File,
+}
+
+impl QuarantineSync {
+    pub fn sync(&self) -> Result<()> {
+        self.file
+            .sync_data()
+            .map_err(|e| IngestError::io(&self.path, e))
+    }
 }
 
 /// Read the record at `pos` of the quarantine log at `path`.

@@ -29,9 +29,9 @@ use crate::ids::{hex32_string, receipt_id_bytes, Hash32};
 use crate::index::memtable::MemEntry;
 use crate::index::memtable::MemTable;
 use crate::index::{remove_files, RunSet};
-use crate::quarantine::QuarantineLog;
+use crate::quarantine::{QuarantineLog, QuarantineSync};
 use crate::reason::Decision;
-use crate::receipts::{EbPos, ReceiptLog, ReceiptReader, ReceiptRecord};
+use crate::receipts::{EbPos, ReceiptLog, ReceiptReader, ReceiptRecord, ReceiptSync};
 use crate::sink::{PendingMany, Sink, SinkRecord};
 
 /// What happened to one batch.
@@ -112,19 +112,41 @@ pub struct FlushWork {
     quarantine_durable: u64,
     /// The bus positions every receipt below `covered_seq` covers (durable by then).
     watermarks: Watermarks,
+    /// The logs, fsynced first: the receipts below `covered_seq` are written, not yet
+    /// durable, when the work is handed out.
+    logs: LogSync,
+}
+
+/// fsyncs the gate's logs from another thread (descriptors of their own): the quarantine
+/// log, then the receipt log, as [`Recorder::sync`] does.
+pub struct LogSync {
+    quarantine: QuarantineSync,
+    receipts: ReceiptSync,
+}
+
+impl LogSync {
+    /// Every record written to either log before the call survives a power loss (and
+    /// the receipts below `next_seq` leave the page cache behind the drop-behind window).
+    pub fn sync(&self, next_seq: u64) -> Result<()> {
+        self.quarantine.sync()?;
+        self.receipts.sync(next_seq)
+    }
 }
 
 impl FlushWork {
-    /// The slow part of a flush: write a run of each memtable, compact, publish the
-    /// manifest covering receipts below `covered_seq`, delete what it made obsolete. May
-    /// run while the recorder goes on recording: it touches only the index's files, and
-    /// its manifest is a snapshot taken when the receipts it covers were durable.
+    /// The slow part of a flush: fsync the logs (the receipts below `covered_seq` were
+    /// written when the work was handed out), write a run of each memtable, compact,
+    /// publish the manifest covering receipts below `covered_seq`, delete what it made
+    /// obsolete. May run while the recorder goes on recording: it touches only the index's
+    /// files (and fsyncs the logs through descriptors of its own), and its manifest is a
+    /// snapshot taken when the receipts it covers were written.
     pub fn run(self, index: &mut IndexFiles) -> Result<FlushDone> {
         if index.manifest_path.as_os_str().is_empty() {
             // The files were lent to a pipeline's flusher thread that panicked: never
             // write runs relative to the working directory.
             return Err(IngestError::PipelinePanicked);
         }
+        self.logs.sync(self.covered_seq)?;
         index.dedupe_runs.add(self.dedupe.sorted())?;
         index.rid_runs.add(self.receipt_ids)?;
         let mut obsolete = index.dedupe_runs.compact(index.tier_base)?;
@@ -396,10 +418,11 @@ impl Recorder {
         Ok(done)
     }
 
-    /// The quick part of a flush: make every receipt so far durable (runs must never name
-    /// receipts a power loss could take back) and take the receipt-id memtable's entries.
+    /// The quick part of a flush: write every receipt so far (the slow part fsyncs the logs
+    /// before anything else: runs must never name receipts a power loss could take back)
+    /// and take the receipt-id memtable's entries.
     pub fn begin_flush(&mut self, job: FlushJob) -> Result<FlushWork> {
-        self.sync()?;
+        self.settle()?;
         let receipt_ids = self.rid_mem.sorted();
         self.rid_mem.clear();
         Ok(FlushWork {
@@ -408,7 +431,21 @@ impl Recorder {
             covered_seq: job.covered_seq,
             quarantine_durable: self.quarantine.end(),
             watermarks: self.watermarks.clone(),
+            logs: self.log_sync()?,
         })
+    }
+
+    /// A handle that fsyncs the logs from another thread.
+    pub fn log_sync(&self) -> Result<LogSync> {
+        Ok(LogSync {
+            quarantine: self.quarantine.sync_handle()?,
+            receipts: self.receipts.sync_handle()?,
+        })
+    }
+
+    /// The seq the next receipt gets (every receipt below it is written once settled).
+    pub fn next_receipt_seq(&self) -> u64 {
+        self.receipts.next_seq()
     }
 
     /// `flushes` flushes finished, the last covering receipts below `covered_seq`.
@@ -437,12 +474,19 @@ mod tests {
                 hash: [0; 32],
             },
         );
+        let d = tempfile::tempdir().unwrap();
+        let (receipts, _) = ReceiptLog::open(&d.path().join("receipts.log"), 0).unwrap();
+        let quarantine = QuarantineLog::open(&d.path().join("quarantine.log"), 0).unwrap();
         let work = FlushWork {
             dedupe: Arc::new(dedupe),
             receipt_ids: Vec::new(),
             covered_seq: 1,
             quarantine_durable: 0,
             watermarks: Watermarks::default(),
+            logs: LogSync {
+                quarantine: quarantine.sync_handle().unwrap(),
+                receipts: receipts.sync_handle().unwrap(),
+            },
         };
         let mut lost = IndexFiles::default();
         let err = work.run(&mut lost).err().expect("refused");

@@ -17,7 +17,7 @@
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use sluice_bus::sync::{drop_cached, DropBehind};
 
@@ -77,8 +77,42 @@ pub struct ReceiptLog {
     file: File,
     next_seq: u64,
     /// Durable receipts leave the page cache behind a window (`sluice_bus::sync`): a
-    /// replay writes 128 bytes per event and reads them back only for lookups.
-    drop_behind: Mutex<DropBehind>,
+    /// replay writes 128 bytes per event and reads them back only for lookups. Shared
+    /// with the log's [`ReceiptSync`] handles.
+    drop_behind: Arc<Mutex<DropBehind>>,
+}
+
+/// A handle that fsyncs the receipt log from another thread (its own descriptor of the
+/// same file): what [`ReceiptLog::sync`] does, for the receipts below a given seq.
+#[derive(Debug)]
+pub struct ReceiptSync {
+    path: PathBuf,
+    file: File,
+    drop_behind: Arc<Mutex<DropBehind>>,
+}
+
+impl ReceiptSync {
+    /// fsync the log; every receipt written before the call (at least those below
+    /// `next_seq`) survives a power loss. Then the cache behind them is dropped.
+    pub fn sync(&self, next_seq: u64) -> Result<()> {
+        sync_and_drop(&self.file, &self.path, &self.drop_behind, next_seq)
+    }
+}
+
+fn sync_and_drop(
+    file: &File,
+    path: &Path,
+    drop_behind: &Mutex<DropBehind>,
+    next_seq: u64,
+) -> Result<()> {
+    file.sync_data().map_err(|e| IngestError::io(path, e))?;
+    let durable = HEADER + next_seq * RECORD as u64;
+    let range = drop_behind
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .synced(path, durable);
+    drop_cached(file, range);
+    Ok(())
 }
 
 impl ReceiptLog {
@@ -162,7 +196,7 @@ impl ReceiptLog {
                 path: path.to_path_buf(),
                 file,
                 next_seq: keep,
-                drop_behind: Mutex::new(DropBehind::default()),
+                drop_behind: Arc::new(Mutex::new(DropBehind::default())),
             },
             recovery,
         ))
@@ -186,17 +220,19 @@ impl ReceiptLog {
 
     /// fsync the log (receipts written so far survive a power loss).
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| IngestError::io(&self.path, e))?;
-        let durable = HEADER + self.next_seq * RECORD as u64;
-        let range = self
-            .drop_behind
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .synced(&self.path, durable);
-        drop_cached(&self.file, range);
-        Ok(())
+        sync_and_drop(&self.file, &self.path, &self.drop_behind, self.next_seq)
+    }
+
+    /// A handle that fsyncs this log from another thread.
+    pub fn sync_handle(&self) -> Result<ReceiptSync> {
+        Ok(ReceiptSync {
+            path: self.path.clone(),
+            file: self
+                .file
+                .try_clone()
+                .map_err(|e| IngestError::io(&self.path, e))?,
+            drop_behind: Arc::clone(&self.drop_behind),
+        })
     }
 }
 

@@ -12,5 +12,5 @@ pub mod record;
 pub mod render;
 
 pub use context::{Contexts, ReceiptContext};
-pub use log::{ReceiptLog, ReceiptReader};
+pub use log::{ReceiptLog, ReceiptReader, ReceiptSync};
 pub use record::{EbPos, ReceiptRecord, RECORD};
