@@ -246,10 +246,13 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
             let r = (|| -> Result<()> {
                 for work in flush_rx.iter() {
                     let covered = work.covered_seq;
-                    let done = work.run(&mut index)?;
+                    let (done, compaction) = work.write_runs(&mut index)?;
                     flushed = (Some(covered), flushed.1 + 1);
                     // Stage A may have finished with an error and stopped listening.
                     let _ = done_tx.send(done);
+                    // Stage A goes on with the new runs (and its memtable back) while
+                    // this merges; it sees the merged runs with the next flush's answer.
+                    compaction.run(&mut index)?;
                 }
                 Ok(())
             })();
@@ -456,6 +459,8 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
         decider.envelopes = envelopes;
     }
     if let Some(index) = index {
+        // The last flush's answer named the runs before its compaction.
+        decider.runs = index.dedupe_runs.runs().to_vec();
         recorder.index = index;
     }
     if let (Some(covered), n) = flushed {

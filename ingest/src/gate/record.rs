@@ -134,13 +134,26 @@ impl LogSync {
 }
 
 impl FlushWork {
-    /// The slow part of a flush: fsync the logs (the receipts below `covered_seq` were
-    /// written when the work was handed out), write a run of each memtable, compact,
-    /// publish the manifest covering receipts below `covered_seq`, delete what it made
-    /// obsolete. May run while the recorder goes on recording: it touches only the index's
-    /// files (and fsyncs the logs through descriptors of its own), and its manifest is a
-    /// snapshot taken when the receipts it covers were written.
+    /// The slow part of a flush, both steps in turn: [`FlushWork::write_runs`], then
+    /// [`Compaction::run`]. Returns the runs after the compaction.
     pub fn run(self, index: &mut IndexFiles) -> Result<FlushDone> {
+        let (_, compaction) = self.write_runs(index)?;
+        compaction.run(index)?;
+        Ok(FlushDone {
+            runs: index.dedupe_runs.runs().iter().map(Arc::clone).collect(),
+        })
+    }
+
+    /// The first step of the slow part: fsync the logs (the receipts below `covered_seq`
+    /// were written when the work was handed out), write a run of each memtable and
+    /// publish the manifest covering receipts below `covered_seq`. The frozen memtable is
+    /// released when this returns (the decider may reuse it), and the runs it answers
+    /// with replace it for lookups. May run while the recorder goes on recording: it
+    /// touches only the index's files (and fsyncs the logs through descriptors of its
+    /// own), and its manifest is a snapshot taken when the receipts it covers were
+    /// written. The compaction it returns may run later (the pipeline's flusher runs it
+    /// after answering the decider, so the next freeze does not wait for a merge).
+    pub fn write_runs(self, index: &mut IndexFiles) -> Result<(FlushDone, Compaction)> {
         if index.manifest_path.as_os_str().is_empty() {
             // The files were lent to a pipeline's flusher thread that panicked: never
             // write runs relative to the working directory.
@@ -149,8 +162,6 @@ impl FlushWork {
         self.logs.sync(self.covered_seq)?;
         index.dedupe_runs.add(self.dedupe.sorted())?;
         index.rid_runs.add(self.receipt_ids)?;
-        let mut obsolete = index.dedupe_runs.compact(index.tier_base)?;
-        obsolete.extend(index.rid_runs.compact(index.tier_base)?);
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
             version: VERSION,
@@ -161,10 +172,30 @@ impl FlushWork {
             watermarks: self.watermarks,
         };
         manifest.write(&index.manifest_path)?;
-        remove_files(&obsolete)?;
-        Ok(FlushDone {
+        let done = FlushDone {
             runs: index.dedupe_runs.runs().iter().map(Arc::clone).collect(),
-        })
+        };
+        Ok((done, Compaction { manifest }))
+    }
+}
+
+/// The second step of a flush's slow part: merge runs in tiers, publish a manifest naming
+/// the merged runs (the same coverage as the flush's), then delete the replaced files.
+pub struct Compaction {
+    manifest: Manifest,
+}
+
+impl Compaction {
+    pub fn run(mut self, index: &mut IndexFiles) -> Result<()> {
+        let mut obsolete = index.dedupe_runs.compact(index.tier_base)?;
+        obsolete.extend(index.rid_runs.compact(index.tier_base)?);
+        if obsolete.is_empty() {
+            return Ok(());
+        }
+        self.manifest.dedupe_runs = index.dedupe_runs.names();
+        self.manifest.receipt_id_runs = index.rid_runs.names();
+        self.manifest.write(&index.manifest_path)?;
+        remove_files(&obsolete)
     }
 }
 
