@@ -43,8 +43,8 @@
 //!    before it (waits for its fsyncs, which had this group's compression and writes to
 //!    finish, and writes its receipts: a receipt never reaches the log before its bus
 //!    record is durable), then encodes this group's receipts. A group is settled at once
-//!    when nothing is queued behind it (paced input), before a checkpoint, a flush job and
-//!    the end. After settling it calls `Progress::durable` with each batch's tag: the batch
+//!    when nothing is queued behind it in a paced replay, and before a checkpoint, a flush
+//!    job and the end. After settling it calls `Progress::durable` with each batch's tag: the batch
 //!    is on the bus and has receipts; the batch's envelope buffers go back to the envelope
 //!    stage for reuse as soon as its group is written. Every `checkpoint_every` events
 //!    or `checkpoint_interval`, it settles the last group and asks `gate-sync` to fsync the
@@ -396,9 +396,10 @@ pub fn run_pipeline<S: Send, T: Send, I: IntoIterator<Item = GateInput<T>>>(
                         let checkpoint = !rep.syncing
                             && (since >= cfg.checkpoint_every
                                 || last.elapsed() >= cfg.checkpoint_interval);
-                        // Nothing queued behind (a paced replay between events): no next
-                        // group to overlap with, so its receipts go out now.
-                        if checkpoint || from_dec.is_empty() {
+                        // Nothing queued behind a paced replay's group (between events):
+                        // no next group to overlap with, so its receipts go out now.
+                        // Unpaced, the next group is on its way.
+                        if checkpoint || (!cfg.unpaced && from_dec.is_empty()) {
                             recorder.settle()?;
                             rep.settled(progress);
                         }
