@@ -9,7 +9,7 @@
 //!                          ▲                                                                   │
 //!                          └──────────── recorded envelope buffers, for reuse ────────────────┤
 //!                                                 FlushDone ◄── flusher ◄── FlushWork ────────────┤
-//!                                                               (runs, compaction, manifest)       │
+//!                                                     (log fsync, runs, manifest; answer; compaction) │
 //!                                                               Progress::durable(tag) after each batch
 //!                                                               Progress::checkpoint() every N events / T,
 //!                                                               after gate-sync fsynced the logs
@@ -35,10 +35,11 @@
 //! 2. Stage B (`gate-record`) records batches in order, every batch already waiting in the
 //!    queue together with the first, up to `group_events` (group commit: one append and one
 //!    fsync per partition for the group, so the fsync latency is paid per group, not per
-//!    batch; a flush job ends a group: its quick part, `Recorder::begin_flush`, fsyncs the
-//!    logs and takes the receipt-id memtable; the flusher thread, `gate-flush`, writes the
-//!    runs, compacts and publishes the manifest while stage B goes on, then answers stage A
-//!    with `FlushDone`). Groups overlap by one: `Recorder::start_group` writes a group's
+//!    batch; a flush job ends a group: its quick part, `Recorder::begin_flush`, settles the
+//!    last group and takes the receipt-id memtable; the flusher thread, `gate-flush`,
+//!    fsyncs the logs, writes the runs and publishes the manifest while stage B goes on,
+//!    answers stage A with `FlushDone`, and only then compacts (`FlushWork::write_runs`,
+//!    `Compaction::run`)). Groups overlap by one: `Recorder::start_group` writes a group's
 //!    partitions (their fsyncs start on the bus's sync helpers), then settles the group
 //!    before it (waits for its fsyncs, which had this group's compression and writes to
 //!    finish, and writes its receipts: a receipt never reaches the log before its bus

@@ -161,9 +161,7 @@ impl QuarantineLog {
     }
 
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| IngestError::io(&self.path, e))
+        sync_data(&self.file, &self.path)
     }
 
     /// A handle that fsyncs this log from another thread (its own descriptor).
@@ -188,10 +186,12 @@ pub struct QuarantineSync {
 
 impl QuarantineSync {
     pub fn sync(&self) -> Result<()> {
-        self.file
-            .sync_data()
-            .map_err(|e| IngestError::io(&self.path, e))
+        sync_data(&self.file, &self.path)
     }
+}
+
+fn sync_data(file: &File, path: &Path) -> Result<()> {
+    file.sync_data().map_err(|e| IngestError::io(path, e))
 }
 
 /// Read the record at `pos` of the quarantine log at `path`.
