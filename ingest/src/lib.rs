@@ -29,6 +29,7 @@
 //! [`bus_target`] (which of them a `--bus` URL names), [`replay`] (the session).
 
 pub mod audit;
+pub mod bus_payload;
 pub mod bus_sink;
 pub mod bus_target;
 pub mod envelope;

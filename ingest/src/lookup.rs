@@ -11,6 +11,8 @@
 //!
 //! Each hit is one positioned read of a receipt record, rendered with its context; a
 //! quarantined event also gets its quarantine record. No log is scanned from its start.
+//! An ADMIT receipt's payload hash is not stored: [`Lookup::payload_hashes_from_bus`]
+//! reads it from the event's bus record (one positioned read through the bus index).
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +27,7 @@ use crate::quarantine::read_record;
 use crate::reason::Decision;
 use crate::receipts::render::render;
 use crate::receipts::{Contexts, ReceiptReader, ReceiptRecord};
+use crate::sink::Sink;
 
 /// Read-only access to a gate's receipts.
 pub struct Lookup {
@@ -44,6 +47,9 @@ pub struct Found {
     pub receipts: Vec<Value>,
     /// Quarantine records of the quarantine receipts.
     pub quarantine: Vec<Value>,
+    /// The records behind `receipts`, in the same order.
+    #[serde(skip)]
+    pub records: Vec<ReceiptRecord>,
 }
 
 impl Lookup {
@@ -70,6 +76,7 @@ impl Lookup {
         let mut out = Found {
             receipts: Vec::new(),
             quarantine: Vec::new(),
+            records: Vec::new(),
         };
         for r in records {
             out.receipts.push(render(&r, self.contexts.get(r.ctx)));
@@ -77,8 +84,24 @@ impl Lookup {
                 out.quarantine
                     .push(read_record(&self.dir.join("quarantine.log"), pos)?);
             }
+            out.records.push(r);
         }
         Ok(out)
+    }
+
+    /// Fill in the payload hashes `found`'s ADMIT receipts do not store, from their records
+    /// on `sink` (the bus the run wrote to).
+    pub fn payload_hashes_from_bus(&self, found: &mut Found, sink: &mut dyn Sink) -> Result<()> {
+        for (r, v) in found.records.iter().zip(found.receipts.iter_mut()) {
+            let topic = self.contexts.get(r.ctx).and_then(|c| c.topic.as_deref());
+            let (None, Some(eb), Some(topic)) = (r.payload_hash, r.eb, topic) else {
+                continue;
+            };
+            let hashes =
+                crate::bus_payload::payload_hashes(sink, topic, eb.partition, &[eb.offset])?;
+            v["payload_hash"] = Value::String(hex32_string(&hashes[&eb.offset]));
+        }
+        Ok(())
     }
 
     /// Receipts after the covered seq matching `pred`, newest first per receipt id.

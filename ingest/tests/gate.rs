@@ -116,10 +116,17 @@ fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
     for closed in [false, true] {
         let l = Lookup::open(d.path()).unwrap();
         for r in rows.iter().step_by(37) {
-            let found = l.by_event_id(&eid(r)).unwrap();
+            let mut found = l.by_event_id(&eid(r)).unwrap();
+            // The ADMIT receipt leaves its payload hash to the bus record; the DUPLICATE
+            // stores its own, computed from its envelope: the same payload, the same hash.
+            assert!(found.receipts[0]["payload_hash"].is_null());
+            let dup_hash = found.receipts[1]["payload_hash"].clone();
+            assert_eq!(dup_hash.as_str().map(str::len), Some(64));
+            l.payload_hashes_from_bus(&mut found, &mut sink).unwrap();
             let [admit, dup] = &found.receipts[..] else {
                 panic!("{:?}", found.receipts)
             };
+            assert_eq!(admit["payload_hash"], dup_hash);
             assert_eq!(
                 (admit["decision"].as_str(), dup["decision"].as_str()),
                 (Some("ADMIT"), Some("DUPLICATE"))
@@ -186,6 +193,18 @@ fn a_changed_payload_under_the_same_id_is_quarantined_as_hash_mismatch() {
         .find(|r| r["decision"] == "ADMIT")
         .unwrap();
     assert_eq!(found.quarantine[0]["conflicts_with"], admit["eb_ref"]);
+    // The two hashes the recorder compared: the quarantined event's (stored) and the
+    // original's (from its bus record).
+    let mut filled = found.clone();
+    l.payload_hashes_from_bus(&mut filled, &mut sink).unwrap();
+    let admit_hash = filled
+        .receipts
+        .iter()
+        .find(|r| r["decision"] == "ADMIT")
+        .unwrap()["payload_hash"]
+        .clone();
+    assert_eq!(admit_hash.as_str().map(str::len), Some(64));
+    assert_ne!(q["payload_hash"], admit_hash);
     assert_eq!(found.quarantine[0]["envelope"]["payload"]["amount"], 999.5);
     assert_eq!(found.quarantine[0]["source"]["row"], 50);
     assert_eq!(assert_bus_and_receipts_agree(d.path(), &sink), 11);

@@ -276,7 +276,8 @@ fn two_platform_runs_on_the_same_topics_each_own_only_their_records() {
         let mut c = cmd();
         c.args(["--json", "ingest", "lookup", "--run-root"])
             .arg(root(run))
-            .args(["--event-id", mine[0].2["event_id"].as_str().unwrap()]);
+            .args(["--event-id", mine[0].2["event_id"].as_str().unwrap()])
+            .args(["--bus", &broker.url()]);
         let o = output(c);
         assert!(o.status.success(), "{}", stderr(&o));
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
@@ -285,6 +286,11 @@ fn two_platform_runs_on_the_same_topics_each_own_only_their_records() {
             text.contains(&format!("\"offset\":{}", mine[0].1)),
             "{text}"
         );
+        // The ADMIT receipt's payload hash, read from its Kafka record.
+        let hash = v["receipts"][0]["payload_hash"]
+            .as_str()
+            .unwrap_or_default();
+        assert_eq!(hash.len(), 64, "{text}");
         // `sluice parity bus` against Kafka checks only the run's part.
         let mut c = cmd();
         c.args(["--json", "parity", "bus", "--engine-root"])

@@ -121,6 +121,16 @@ fn re_push_gives_duplicates_at_the_original_offsets_and_changed_payloads_mismatc
         );
         let rec = first.iter().find(|x| x.0 == p && x.1 == o).unwrap();
         assert_eq!(rec.2["event_id"], id.as_str());
+        // The ADMIT receipt's payload hash (not stored: `lookup` computes it from the bus
+        // record) is the contract's formula, and the DUPLICATE's (stored) is the same.
+        let canonical = sluice_storage::view::canonical_json(&json!({
+            "event_type": TRAFFIC, "schema_version": "v1", "payload": rec.2["payload"],
+        }));
+        assert_eq!(
+            admit["payload_hash"],
+            sha256_hex(canonical.as_bytes()).as_str()
+        );
+        assert_eq!(dup["payload_hash"], admit["payload_hash"]);
     }
 
     // The same ids with one payload changed: that one is quarantined, the rest duplicates.

@@ -20,15 +20,20 @@
 //!
 //! 5. the event ids, each one's hex written into its envelope's placeholder (a row whose
 //!    partition key falls back to `event_id` had its id computed in step 4 already);
-//! 6. the payload hash over `{"event_type":…,"payload":` (its whole blocks absorbed once
-//!    per batch) + the payload bytes written in place + `,"schema_version":"v1"}`; the
-//!    dedupe key over `platform_run_id:event_class:` + the id's hex; the partition from
-//!    the key text.
+//! 6. the dedupe key over `platform_run_id:event_class:` + the id's hex; the partition
+//!    from the key text.
+//!
+//! The payload hash is **not** computed here: it is the largest of the four hashes (~13
+//! of ~16 SHA blocks of a traffic event) and only a known dedupe key needs it (an ADMIT
+//! receipt does not store it: the bus record it names has the payload, see
+//! `docs/replay.md`). [`EnvelopeBatch::payload_hash`] computes it on demand, over
+//! `{"event_type":…,"payload":` (its whole blocks absorbed once per schema) + the payload
+//! bytes written in place + `,"schema_version":"v1"}`.
 //!
 //! ```text
 //!  RecordBatch ──bind columns once──> per row: checks, id text, envelope bytes, key text
 //!                                                   │
-//!        pairs (0,1) (2,3) ... ─> event ids ─> payload hashes, dedupe keys, partitions ─> EnvelopeBatch
+//!        pairs (0,1) (2,3) ... ─> event ids ─> dedupe keys, partitions ─> EnvelopeBatch
 //! ```
 
 use std::sync::Arc;
@@ -61,7 +66,6 @@ pub struct RowMeta {
     pub event_id: Option<Hash32>,
     /// Zeros when there is no event id.
     pub dedupe_key: Hash32,
-    pub payload_hash: Hash32,
     /// `ts_utc` in UTC micros, [`NO_TS`] when missing or malformed.
     pub ts: i64,
     pub partition: u32,
@@ -84,8 +88,12 @@ pub struct EnvelopeBatch {
     pub pin_sets: Vec<RowPins>,
     /// Why each failed row failed, in words (row, detail).
     pub details: Vec<(usize, String)>,
-    /// Where each row's payload hash input lies in `values` (the second pass's input).
+    /// Where each row's payload hash input lies in `values` ([`EnvelopeBatch::payload_hash`]).
     payload_spans: Vec<(usize, usize)>,
+    /// The payload hash's constant start for this batch's schema (whole blocks absorbed,
+    /// and the rest), copied from the builder's plan.
+    hash_mid: Option<Midstate>,
+    hash_lead: Vec<u8>,
     /// Event-id texts of the batch, back to back, and the ids the second pass computes.
     id_texts: Vec<u8>,
     id_jobs: Vec<IdJob>,
@@ -109,6 +117,18 @@ impl EnvelopeBatch {
     pub fn value(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.value_ends[i - 1] };
         &self.values[start..self.value_ends[i]]
+    }
+    /// The payload hash of row `i` (`shared/CONTEXT.md`: sha256 of the canonical JSON of
+    /// `{event_type, payload, schema_version}`), computed now: the builder leaves it to
+    /// whoever needs it (a known dedupe key, a quarantine receipt).
+    pub fn payload_hash(&self, i: usize) -> Hash32 {
+        const SUFFIX: &[u8] = b",\"schema_version\":\"v1\"}";
+        let (start, end) = self.payload_spans[i];
+        let mid = self.hash_mid.expect("a built batch has its hash prefix");
+        PairHasher::new().hash_one(&Message {
+            mid,
+            parts: [&self.hash_lead, &self.values[start..end], SUFFIX],
+        })
     }
     pub fn key(&self, i: usize) -> &[u8] {
         let start = if i == 0 { 0 } else { self.key_ends[i - 1] };
@@ -136,6 +156,8 @@ impl EnvelopeBatch {
         self.pin_sets.clear();
         self.details.clear();
         self.payload_spans.clear();
+        self.hash_mid = None;
+        self.hash_lead.clear();
         self.id_texts.clear();
         self.id_jobs.clear();
     }
@@ -520,6 +542,8 @@ impl EnvelopeBuilder {
         out.key_ends.reserve(n);
         out.rows.reserve(n);
         out.payload_spans.reserve(n);
+        out.hash_mid = Some(hash_mid);
+        out.hash_lead.extend_from_slice(&plan.hash_lead);
         // This batch's pin sets: index into `plan.chunks`, index into `out.pin_sets`.
         let mut sets: Vec<(usize, u32)> = Vec::new();
         let mut current = usize::MAX;
@@ -713,7 +737,6 @@ impl EnvelopeBuilder {
             out.rows.push(RowMeta {
                 event_id,
                 dedupe_key: [0; 32],
-                payload_hash: [0; 32],
                 ts,
                 partition: 0,
                 reason: reason.map(|(r, _)| r),
@@ -723,8 +746,7 @@ impl EnvelopeBuilder {
             if (i + 1) % HASH_CHUNK == 0 || i + 1 == n {
                 let jobs = jobs_from..out.id_jobs.len();
                 let rows = chunk_from..i + 1;
-                let lead = &plan.hash_lead;
-                self.hash_rows(&mut out, &mut hasher, (hash_mid, lead), rows, jobs);
+                self.hash_rows(&mut out, &mut hasher, rows, jobs);
                 chunk_from = i + 1;
                 jobs_from = out.id_jobs.len();
             }
@@ -733,22 +755,19 @@ impl EnvelopeBuilder {
     }
 
     /// The second pass over `rows` (with their id jobs `jobs`): event ids (into their
-    /// envelope holes), payload hashes, dedupe keys and partitions, two at a time.
+    /// envelope holes), dedupe keys and partitions, two at a time.
     fn hash_rows(
         &self,
         out: &mut EnvelopeBatch,
         hasher: &mut PairHasher,
-        (hash_mid, hash_lead): (Midstate, &[u8]),
         chunk: std::ops::Range<usize>,
         jobs: std::ops::Range<usize>,
     ) {
-        const SUFFIX: &[u8] = b",\"schema_version\":\"v1\"}";
         let EnvelopeBatch {
             values,
             keys,
             key_ends,
             rows,
-            payload_spans,
             id_texts,
             id_jobs,
             ..
@@ -769,13 +788,6 @@ impl EnvelopeBuilder {
                 _ => {}
             }
         }
-        let payload = |i: usize| {
-            let (start, end) = payload_spans[i];
-            Message {
-                mid: hash_mid,
-                parts: [hash_lead, &values[start..end], SUFFIX],
-            }
-        };
         let key = |i: usize| {
             let start = if i == 0 { 0 } else { key_ends[i - 1] };
             Message::plain(&keys[start..key_ends[i]])
@@ -790,7 +802,6 @@ impl EnvelopeBuilder {
         let mut i = chunk.start;
         while i < n {
             if i + 1 == n {
-                rows[i].payload_hash = hasher.hash_one(&payload(i));
                 rows[i].partition = partition_of(&hasher.hash_one(&key(i)));
                 if let Some(id) = rows[i].event_id {
                     let hex = hex32(&id);
@@ -798,9 +809,6 @@ impl EnvelopeBuilder {
                 }
                 break;
             }
-            let (pa, pb) = hasher.hash_pair(&payload(i), &payload(i + 1));
-            rows[i].payload_hash = pa;
-            rows[i + 1].payload_hash = pb;
             let (ka, kb) = hasher.hash_pair(&key(i), &key(i + 1));
             rows[i].partition = partition_of(&ka);
             rows[i + 1].partition = partition_of(&kb);

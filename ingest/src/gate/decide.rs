@@ -6,14 +6,20 @@
 //!
 //! ```text
 //!   failed a check ───────────────────────────────> QUARANTINE (its reason)
-//!   dedupe key unknown ───────────────────────────> ADMIT (memtable += key -> seq, hash)
-//!   known, same payload hash ─────────────────────> DUPLICATE -> original's bus position
-//!   known, other payload hash ────────────────────> QUARANTINE PAYLOAD_HASH_MISMATCH
+//!   dedupe key unknown ───────────────────────────> ADMIT (memtable += key -> seq)
+//!   known ────────────────────────────────────────> SEEN -> the original
+//!                                 (recorder) same payload hash:  DUPLICATE -> its bus position
+//!                                            other payload hash: QUARANTINE PAYLOAD_HASH_MISMATCH
 //! ```
 //!
-//! An original decided moments ago may not have its bus position yet (its batch is still
-//! being appended): the decision then names the original's receipt seq
-//! ([`OrigRef::Pending`]) and the recorder resolves it, after the original is written.
+//! Neither side of a payload comparison is at hand here, and neither is needed for a new
+//! key: the envelope builder does not compute payload hashes, and the index keeps none.
+//! The recorder compares them ([`super::record`]): the event's own, computed from its
+//! envelope, and the original's, computed from its envelope when it is in the same group,
+//! else from its record on the bus (durable by then). An original decided moments ago
+//! may not have its bus position yet (its batch is still being appended): the decision
+//! then names the original's receipt seq ([`OrigRef::Pending`]) and the recorder
+//! resolves it, after the original is written.
 //!
 //! Lookup order: the filter holds every key of the memtables and the runs, so a new key
 //! (the common case) costs one filter line and one memtable insert; both are prefetched
@@ -50,11 +56,11 @@ pub enum OrigRef {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RowDecision {
     Admit,
-    Duplicate(OrigRef),
-    Quarantine {
-        reason: ReasonCode,
-        conflict: Option<OrigRef>,
-    },
+    /// The dedupe key is known: DUPLICATE or QUARANTINE `PAYLOAD_HASH_MISMATCH`, as the
+    /// recorder finds the payload hashes.
+    Seen(OrigRef),
+    /// A failed check.
+    Quarantine(ReasonCode),
 }
 
 /// A batch with its decisions, on its way to the recorder.
@@ -181,12 +187,6 @@ impl Envelopes {
     }
 }
 
-/// What the index knows about a key.
-pub(crate) struct Known {
-    pub hash: Hash32,
-    pub orig: OrigRef,
-}
-
 impl Decider {
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn new(
@@ -217,18 +217,14 @@ impl Decider {
         }
     }
 
-    /// What the index knows about `key` (see the module doc for the order).
-    pub(crate) fn lookup(&mut self, key: &Hash32) -> Result<Option<Known>> {
+    /// Where the original of `key` is, if the key is known (see the module doc for the
+    /// order).
+    pub(crate) fn lookup(&mut self, key: &Hash32) -> Result<Option<OrigRef>> {
         if !self.filter.may_contain(key) {
             return Ok(None);
         }
         self.filter_positives += 1;
-        let mem = |m: &MemTable| {
-            m.get(key).map(|e| Known {
-                hash: e.hash,
-                orig: OrigRef::Pending(e.seq),
-            })
-        };
+        let mem = |m: &MemTable| m.get(key).map(|e| OrigRef::Pending(e.seq));
         if let Some(k) = mem(&self.memtable) {
             return Ok(Some(k));
         }
@@ -240,19 +236,16 @@ impl Decider {
             return Ok(None);
         };
         let rec = self.reader.read(seq)?;
-        Ok(Some(Known {
-            hash: rec.payload_hash,
-            orig: match rec.eb {
-                Some(eb) => OrigRef::Known(eb),
-                None => OrigRef::Pending(seq),
-            },
+        Ok(Some(match rec.eb {
+            Some(eb) => OrigRef::Known(eb),
+            None => OrigRef::Pending(seq),
         }))
     }
 
     /// Insert an admitted key (memtable and filter).
-    pub(crate) fn remember(&mut self, key: Hash32, seq: u64, hash: Hash32) {
+    pub(crate) fn remember(&mut self, key: Hash32, seq: u64) {
         self.filter.insert(&key);
-        self.memtable.insert(key, MemEntry { seq, hash });
+        self.memtable.insert(key, MemEntry { seq });
     }
 
     /// Build envelopes for `batch` of `output` and decide every row.
@@ -300,22 +293,15 @@ impl Decider {
                 self.memtable.prefetch(&ahead.dedupe_key);
             }
             if let Some(reason) = row.reason {
-                rows.push(RowDecision::Quarantine {
-                    reason,
-                    conflict: None,
-                });
+                rows.push(RowDecision::Quarantine(reason));
                 continue;
             }
             let d = match self.lookup(&row.dedupe_key)? {
                 None => {
-                    self.remember(row.dedupe_key, first_seq + i as u64, row.payload_hash);
+                    self.remember(row.dedupe_key, first_seq + i as u64);
                     RowDecision::Admit
                 }
-                Some(k) if k.hash == row.payload_hash => RowDecision::Duplicate(k.orig),
-                Some(k) => RowDecision::Quarantine {
-                    reason: ReasonCode::PayloadHashMismatch,
-                    conflict: Some(k.orig),
-                },
+                Some(orig) => RowDecision::Seen(orig),
             };
             rows.push(d);
         }

@@ -270,20 +270,19 @@ impl Gate {
                             "ADMIT receipt of an unknown event type",
                         ));
                     };
-                    admits.push((dedupe_key(run, class, id), seq, rec.payload_hash));
+                    admits.push((dedupe_key(run, class, id), seq));
                     let wm = recorder.watermarks.entry(topic.to_string()).or_default();
                     let e = wm.entry(eb.partition).or_insert(0);
                     *e = (*e).max(eb.offset + 1);
                 } else {
-                    recorder.rid_mem.insert(
-                        receipt_id_key(&rec.receipt_id),
-                        MemEntry { seq, hash: [0; 32] },
-                    );
+                    recorder
+                        .rid_mem
+                        .insert(receipt_id_key(&rec.receipt_id), MemEntry { seq });
                 }
                 Ok(())
             })?;
-            for (k, seq, h) in admits {
-                decider.remember(k, seq, h);
+            for (k, seq) in admits {
+                decider.remember(k, seq);
             }
         }
         // 4. The bus -> receipts lost in a crash.

@@ -13,8 +13,8 @@
 //! ADMIT receipt the crash lost, and its dedupe key enters the index, so a resumed replay that sends the
 //! event again gets DUPLICATE instead of a second copy on the bus. Keys and hashes are
 //! recomputed from the stored envelope: the dedupe key from `platform_run_id`, the class
-//! and `event_id`; the payload hash over the payload's bytes exactly as stored (the gate
-//! writes them canonical, so no re-serialisation can change a float).
+//! and `event_id` (an ADMIT receipt does not store the payload hash: the record has it,
+//! [`crate::bus_payload`]).
 //!
 //! A bus that ends *before* a watermark lost records that receipts vouch for:
 //! `IG_BUS_BEHIND`, nothing is modified.
@@ -27,7 +27,7 @@ use super::decide::Decider;
 use super::record::Recorder;
 use super::start::StartOffsets;
 use crate::error::{IngestError, Result, SinkError};
-use crate::ids::{dedupe_key, parse_hex32, payload_hash, receipt_id_bytes};
+use crate::ids::{dedupe_key, parse_hex32, receipt_id_bytes};
 use crate::json::top_level_span;
 use crate::reason::Decision;
 use crate::receipts::context::pins_from_envelope;
@@ -174,8 +174,7 @@ fn restore(
         .and_then(parse_hex32)
         .ok_or_else(|| bad("no event_id"))?;
     let run = text("platform_run_id").ok_or_else(|| bad("no platform_run_id"))?;
-    let span = top_level_span(value, "payload").ok_or_else(|| bad("no payload"))?;
-    let hash = payload_hash(event_type, &value[span]);
+    top_level_span(value, "payload").ok_or_else(|| bad("no payload"))?;
     let key = dedupe_key(run, output.event_class, &event_id);
     let ts = text("ts_utc").and_then(parse_rfc3339_micros);
     let ctx = decider
@@ -186,7 +185,7 @@ fn restore(
     if decider.lookup(&key)?.is_some() {
         report.duplicates_on_bus += 1;
     } else {
-        decider.remember(key, seq, hash);
+        decider.remember(key, seq);
     }
     report.receipts_restored += 1;
     Ok(ReceiptRecord {
@@ -195,7 +194,7 @@ fn restore(
         ctx,
         ts,
         event_id: Some(event_id),
-        payload_hash: hash,
+        payload_hash: None,
         receipt_id: receipt_id_bytes(Decision::Admit, &crate::ids::hex32_string(&event_id)),
         eb: Some(EbPos { partition, offset }),
         quarantine: None,

@@ -7,15 +7,20 @@
 //!
 //! 1. admitted events, grouped by partition in row order, are appended to the sink; each
 //!    append returns once durable, with consecutive offsets;
-//! 2. quarantined events get a quarantine record;
-//! 3. every event gets its receipt (in row order, one write): ADMIT with its own position,
-//!    DUPLICATE with the original's, resolved from this batch or from the receipt log;
-//! 4. the watermarks move past the appended offsets.
+//! 2. events whose dedupe key is known (SEEN) are compared with their original: payload
+//!    hash of the event (from its envelope) against the original's (from its envelope if
+//!    it is in this group, else from its record on the bus, durable by then): equal is a
+//!    DUPLICATE, different a QUARANTINE `PAYLOAD_HASH_MISMATCH`;
+//! 3. quarantined events get a quarantine record;
+//! 4. every event gets its receipt (in row order, one write): ADMIT with its own position
+//!    (and no payload hash: the record has it), DUPLICATE with the original's, resolved
+//!    from this batch or from the receipt log;
+//! 5. the watermarks move past the appended offsets.
 //!
 //! A crash between 1 and 3 leaves bus records without receipts; the next open finds them
 //! past the watermarks and writes their receipts (`super::reconcile`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -24,13 +29,14 @@ use sluice_storage::timefmt::format_rfc3339_micros;
 
 use super::decide::{DecidedBatch, FlushDone, FlushJob, OrigRef, RowDecision};
 use super::manifest::{Manifest, Watermarks, MANIFEST_FORMAT, VERSION};
+use crate::bus_payload::payload_hashes;
 use crate::error::{IngestError, Result};
 use crate::ids::{hex32_string, receipt_id_bytes, Hash32};
 use crate::index::memtable::MemEntry;
 use crate::index::memtable::MemTable;
 use crate::index::{remove_files, RunSet};
 use crate::quarantine::{QuarantineLog, QuarantineSync};
-use crate::reason::Decision;
+use crate::reason::{Decision, ReasonCode};
 use crate::receipts::{EbPos, ReceiptLog, ReceiptReader, ReceiptRecord, ReceiptSync};
 use crate::sink::{PendingMany, Sink, SinkRecord};
 
@@ -204,7 +210,7 @@ fn quarantine_record<T>(
     log: &mut QuarantineLog,
     b: &DecidedBatch<T>,
     i: usize,
-    reason: crate::reason::ReasonCode,
+    reason: ReasonCode,
     conflict: Option<EbPos>,
 ) -> Result<u64> {
     let meta = &b.env.rows[i];
@@ -308,7 +314,7 @@ impl Recorder {
         // The group before is durable on the bus by now, or nearly: write its receipts
         // before this group reads any (a duplicate may point into it).
         self.settle()?;
-        // 2 and 3. Quarantine records, then every receipt in order.
+        // 2. Payload comparisons: each SEEN row's original, its bus position and hash.
         let resolve = |r: &OrigRef| -> Result<Option<EbPos>> {
             let seq = match *r {
                 OrigRef::Known(eb) => return Ok(Some(eb)),
@@ -326,6 +332,40 @@ impl Recorder {
             }
             Ok(self.reader.read(seq)?.eb)
         };
+        let mut origs: HashMap<(usize, usize), (EbPos, Option<Hash32>)> = HashMap::new();
+        let mut on_bus: BTreeMap<(&'static str, u32), Vec<u64>> = BTreeMap::new();
+        for (k, b) in group.iter().enumerate() {
+            for (i, d) in b.rows.iter().enumerate() {
+                let RowDecision::Seen(orig) = d else { continue };
+                let in_group = match *orig {
+                    OrigRef::Pending(seq) => group.iter().find_map(|o| {
+                        let j = seq.checked_sub(o.first_seq)? as usize;
+                        (j < o.rows.len()).then(|| o.env.payload_hash(j))
+                    }),
+                    OrigRef::Known(_) => None,
+                };
+                let eb = resolve(orig)?.ok_or_else(|| {
+                    IngestError::corrupt(
+                        self.reader.path(),
+                        0,
+                        format!("the original of {orig:?} has no bus position"),
+                    )
+                })?;
+                if in_group.is_none() {
+                    on_bus
+                        .entry((b.output.topic, eb.partition))
+                        .or_default()
+                        .push(eb.offset);
+                }
+                origs.insert((k, i), (eb, in_group));
+            }
+        }
+        let mut bus_hashes: HashMap<(&'static str, u32), HashMap<u64, Hash32>> = HashMap::new();
+        for ((topic, partition), offsets) in on_bus {
+            let found = payload_hashes(sink, topic, partition, &offsets)?;
+            bus_hashes.insert((topic, partition), found);
+        }
+        // 3 and 4. Quarantine records, then every receipt in order.
         let total: usize = group.iter().map(|b| b.rows.len()).sum();
         let mut encoded = Vec::with_capacity(total * crate::receipts::RECORD);
         let mut rid_entries = Vec::new();
@@ -345,42 +385,56 @@ impl Recorder {
                     ctx: b.ctx_ids.get(meta.pin_set as usize).copied().unwrap_or(0),
                     ts,
                     event_id: meta.event_id,
-                    payload_hash: meta.payload_hash,
+                    // An ADMIT's is the bus record's; the others' are computed below.
+                    payload_hash: None,
                     // ADMIT receipt ids are derived from the event id when rendered.
                     receipt_id: [0; 16],
                     eb: None,
                     quarantine: None,
                 };
-                match d {
+                let quarantine = match d {
                     RowDecision::Admit => {
                         counts.admitted += 1;
                         rec.eb = Some(EbPos {
                             partition: meta.partition,
                             offset: offsets[k][i],
                         });
+                        None
                     }
-                    RowDecision::Duplicate(orig) => {
-                        counts.duplicates += 1;
-                        rec.decision = Decision::Duplicate;
-                        rec.eb = resolve(orig)?;
-                    }
-                    RowDecision::Quarantine { reason, conflict } => {
-                        counts.quarantined += 1;
-                        counts.by_reason[*reason as usize] += 1;
-                        let conflict = match conflict {
-                            Some(c) => resolve(c)?,
-                            None => None,
+                    RowDecision::Seen(_) => {
+                        let own = b.env.payload_hash(i);
+                        rec.payload_hash = Some(own);
+                        let (eb, in_group) = origs[&(k, i)];
+                        let orig_hash = match in_group {
+                            Some(h) => h,
+                            None => bus_hashes[&(b.output.topic, eb.partition)][&eb.offset],
                         };
-                        rec.decision = Decision::Quarantine;
-                        rec.reasons = reason.bit();
-                        rec.quarantine = Some(quarantine_record(
-                            &mut self.quarantine,
-                            b,
-                            i,
-                            *reason,
-                            conflict,
-                        )?);
+                        if own == orig_hash {
+                            counts.duplicates += 1;
+                            rec.decision = Decision::Duplicate;
+                            rec.eb = Some(eb);
+                            None
+                        } else {
+                            Some((ReasonCode::PayloadHashMismatch, Some(eb)))
+                        }
                     }
+                    RowDecision::Quarantine(reason) => {
+                        rec.payload_hash = Some(b.env.payload_hash(i));
+                        Some((*reason, None))
+                    }
+                };
+                if let Some((reason, conflict)) = quarantine {
+                    counts.quarantined += 1;
+                    counts.by_reason[reason as usize] += 1;
+                    rec.decision = Decision::Quarantine;
+                    rec.reasons = reason.bit();
+                    rec.quarantine = Some(quarantine_record(
+                        &mut self.quarantine,
+                        b,
+                        i,
+                        reason,
+                        conflict,
+                    )?);
                 }
                 if rec.decision != Decision::Admit {
                     let id_text = match &meta.event_id {
@@ -427,7 +481,7 @@ impl Recorder {
             }
         }
         for (k, seq) in u.rid_entries {
-            self.rid_mem.insert(k, MemEntry { seq, hash: [0; 32] });
+            self.rid_mem.insert(k, MemEntry { seq });
         }
         Ok(())
     }
@@ -498,13 +552,7 @@ mod tests {
     #[test]
     fn a_flush_into_index_files_lost_with_a_panicked_thread_writes_nothing() {
         let mut dedupe = MemTable::with_capacity(16);
-        dedupe.insert(
-            [7; 32],
-            MemEntry {
-                seq: 0,
-                hash: [0; 32],
-            },
-        );
+        dedupe.insert([7; 32], MemEntry { seq: 0 });
         let d = tempfile::tempdir().unwrap();
         let (receipts, _) = ReceiptLog::open(&d.path().join("receipts.log"), 0).unwrap();
         let quarantine = QuarantineLog::open(&d.path().join("quarantine.log"), 0).unwrap();

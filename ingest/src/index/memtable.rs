@@ -1,5 +1,5 @@
 //! The in-memory part of an index: keys decided since the last flush, with the receipt
-//! sequence number and payload hash of their decision.
+//! sequence number of their decision.
 //!
 //! An open-addressing table built for this one job (keys are sha256 digests, so their first
 //! eight bytes are already a perfect hash):
@@ -24,8 +24,8 @@
 
 use crate::ids::Hash32;
 
-/// Bytes per slot (tag 8 + entry 72); a full table holds 0.75 entries per slot.
-pub const SLOT_BYTES: u64 = 80;
+/// Bytes per slot (tag 8 + key 32 + seq 8); a full table holds 0.75 entries per slot.
+pub const SLOT_BYTES: u64 = 48;
 /// Memory per entry of a full table.
 pub const ENTRY_BYTES: u64 = SLOT_BYTES * 4 / 3;
 
@@ -34,8 +34,6 @@ pub const ENTRY_BYTES: u64 = SLOT_BYTES * 4 / 3;
 pub struct MemEntry {
     /// Receipt sequence number of the decision.
     pub seq: u64,
-    /// Payload hash (zeros where the index does not need it).
-    pub hash: Hash32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -94,10 +92,7 @@ impl MemTable {
     fn with_slots(slots: usize) -> Self {
         let empty = Slot {
             key: [0; 32],
-            entry: MemEntry {
-                seq: 0,
-                hash: [0; 32],
-            },
+            entry: MemEntry { seq: 0 },
         };
         MemTable {
             tags: vec![0; slots],
@@ -309,7 +304,7 @@ mod tests {
     fn newest_wins_and_sorted_is_by_key() {
         let mut m = MemTable::with_capacity(4);
         let k = |b: u8| [b; 32];
-        let e = |seq| MemEntry { seq, hash: [0; 32] };
+        let e = |seq| MemEntry { seq };
         m.insert(k(3), e(1));
         m.insert(k(1), e(2));
         m.insert(k(3), e(5));
@@ -328,7 +323,6 @@ mod tests {
                 let k = key(i % 1500 + round * 700);
                 let e = MemEntry {
                     seq: round * 10_000 + i,
-                    hash: key(i),
                 };
                 m.insert(k, e);
                 oracle.insert(k, e);
@@ -351,21 +345,9 @@ mod tests {
         let mut b = [7u8; 32];
         a[31] = 1;
         b[31] = 2;
-        c.insert(
-            a,
-            MemEntry {
-                seq: 1,
-                hash: [0; 32],
-            },
-        );
+        c.insert(a, MemEntry { seq: 1 });
         assert_eq!(c.get(&b), None);
-        c.insert(
-            b,
-            MemEntry {
-                seq: 2,
-                hash: [0; 32],
-            },
-        );
+        c.insert(b, MemEntry { seq: 2 });
         assert_eq!((c.get(&a).unwrap().seq, c.get(&b).unwrap().seq), (1, 2));
     }
 
@@ -386,7 +368,7 @@ mod tests {
                     // Same first eight bytes: the home slot and the head compare tie.
                     k[..8].fill(0xff);
                 }
-                m.insert(k, MemEntry { seq, hash: [0; 32] });
+                m.insert(k, MemEntry { seq });
                 oracle.insert(k, seq);
                 seq += 1;
             }

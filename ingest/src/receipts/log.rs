@@ -2,7 +2,11 @@
 //! [`ReceiptRecord`] per decision, after a 128-byte header:
 //!
 //! ```text
-//! header  "SIGR" | version u16 = 1 | record size u16 = 128 | zeros | crc32c of 0..124 at 124..128
+//! header  "SIGR" | version u16 = 2 | record size u16 = 128 | zeros | crc32c of 0..124 at 124..128
+//!
+//! Version 2 adds one record flag (payload hash not stored, [`ReceiptRecord`]); a version 1
+//! log reads the same, and the writer upgrades its header when it opens one (a version-1
+//! reader must not take a flagged record's zeros for a hash).
 //! record  seq 0 at byte 128, seq n at byte 128 * (n + 1)
 //! ```
 //!
@@ -25,7 +29,9 @@ use super::record::{ReceiptRecord, RECORD};
 use crate::error::{IngestError, Result};
 
 const MAGIC: &[u8; 4] = b"SIGR";
-const VERSION: u16 = 1;
+const VERSION: u16 = 2;
+/// Versions read (1: no record sets the payload-hash flag).
+const READS: [u16; 2] = [1, 2];
 const HEADER: u64 = RECORD as u64;
 
 fn header() -> [u8; RECORD] {
@@ -38,7 +44,8 @@ fn header() -> [u8; RECORD] {
     h
 }
 
-fn check_header(file: &File, path: &Path) -> Result<()> {
+/// Check the header; returns the log's version.
+fn check_header(file: &File, path: &Path) -> Result<u16> {
     let mut h = [0u8; RECORD];
     file.read_exact_at(&mut h, 0)
         .map_err(|_| IngestError::corrupt(path, 0, "missing header"))?;
@@ -53,14 +60,14 @@ fn check_header(file: &File, path: &Path) -> Result<()> {
         return Err(IngestError::corrupt(path, 0, "header checksum mismatch"));
     }
     let version = u16::from_le_bytes([h[4], h[5]]);
-    if version != VERSION || u16::from_le_bytes([h[6], h[7]]) as usize != RECORD {
+    if !READS.contains(&version) || u16::from_le_bytes([h[6], h[7]]) as usize != RECORD {
         return Err(IngestError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version.into(),
             supported: VERSION.into(),
         });
     }
-    Ok(())
+    Ok(version)
 }
 
 /// What recovery cut.
@@ -134,7 +141,12 @@ impl ReceiptLog {
                 sluice_storage::publish::fsync_dir(dir)?;
             }
         }
-        check_header(&file, path)?;
+        if check_header(&file, path)? != VERSION {
+            // A version-1 log: its records are valid version-2 records; the header says
+            // from now on that some may not store their payload hash.
+            file.write_all_at(&header(), 0).map_err(io)?;
+            file.sync_data().map_err(io)?;
+        }
         let len = file.metadata().map_err(io)?.len();
         let full = (len - HEADER) / RECORD as u64;
         let mut keep = full;
@@ -244,6 +256,11 @@ pub struct ReceiptReader {
 }
 
 impl ReceiptReader {
+    /// The log's path (for errors).
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
     pub fn open(path: &Path) -> Result<ReceiptReader> {
         let file = File::open(path).map_err(|e| IngestError::io(path, e))?;
         check_header(&file, path)?;
@@ -312,6 +329,35 @@ mod tests {
     use super::*;
     use crate::reason::Decision;
 
+    #[test]
+    fn a_version_1_log_reads_as_before_and_its_writer_upgrades_the_header() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("receipts.log");
+        let mut v1 = header();
+        v1[4..6].copy_from_slice(&1u16.to_le_bytes());
+        let crc = crc32c::crc32c(&v1[..124]);
+        v1[124..].copy_from_slice(&crc.to_le_bytes());
+        let mut bytes = v1.to_vec();
+        rec(3).encode(&mut bytes);
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(ReceiptReader::open(&path).unwrap().read(0).unwrap(), rec(3));
+        let (log, _) = ReceiptLog::open(&path, 0).unwrap();
+        assert_eq!(log.next_seq(), 1);
+        let on_disk = std::fs::read(&path).unwrap();
+        assert_eq!(&on_disk[..RECORD], &header()[..], "header now version 2");
+        assert_eq!(ReceiptReader::open(&path).unwrap().read(0).unwrap(), rec(3));
+        let mut v3 = header();
+        v3[4..6].copy_from_slice(&3u16.to_le_bytes());
+        let crc = crc32c::crc32c(&v3[..124]);
+        v3[124..].copy_from_slice(&crc.to_le_bytes());
+        std::fs::write(&path, v3).unwrap();
+        let err = ReceiptReader::open(&path).unwrap_err();
+        assert!(
+            matches!(err, IngestError::UnsupportedVersion { found: 3, .. }),
+            "{err:?}"
+        );
+    }
+
     fn rec(i: u8) -> ReceiptRecord {
         ReceiptRecord {
             decision: Decision::Admit,
@@ -319,7 +365,7 @@ mod tests {
             ctx: 0,
             ts: Some(i.into()),
             event_id: Some([i; 32]),
-            payload_hash: [i; 32],
+            payload_hash: Some([i; 32]),
             receipt_id: [i; 16],
             eb: None,
             quarantine: None,

@@ -4,7 +4,8 @@
 //! ```text
 //! 0    4  crc32c of bytes 4..128
 //! 4    1  decision            1 ADMIT, 2 DUPLICATE, 3 QUARANTINE
-//! 5    1  flags               1 event_id, 2 ts, 4 eb_ref, 8 quarantine record
+//! 5    1  flags               1 event_id, 2 ts, 4 eb_ref, 8 quarantine record,
+//!                             16 payload hash not stored (version 2; ADMIT only)
 //! 6    2  reason mask         bit per ReasonCode (check order)
 //! 8    4  context id          line of contexts.jsonl: event_type, class, topic, pins
 //! 12   4  eb partition
@@ -14,9 +15,15 @@
 //! 40  16  receipt_id          first 16 bytes of sha256("DECISION:event_id"); zeros for
 //!                             ADMIT (derived from event_id when rendered)
 //! 56  32  event_id
-//! 88  32  payload_hash
+//! 88  32  payload_hash        zeros with flag 16
 //! 120  8  zeros (reserved)
 //! ```
+//!
+//! An ADMIT receipt does not store its payload hash (flag 16): the bus record at its
+//! `eb_ref` holds the payload, and the hash is a function of it (computed by whoever
+//! renders the receipt, and by the recorder when a later event has the same dedupe key).
+//! Computing it for every event was the largest of the gate's four sha256s. Version 1
+//! logs never set flag 16 and read as before.
 //!
 //! The dedupe key is not stored: it is `sha256(platform_run_id:event_class:event_id)`,
 //! recomputed from the context when a receipt is rendered. The topic of `eb_ref` is the
@@ -43,7 +50,8 @@ pub struct ReceiptRecord {
     pub ctx: u32,
     pub ts: Option<i64>,
     pub event_id: Option<Hash32>,
-    pub payload_hash: Hash32,
+    /// `None`: not stored, the bus record's (ADMIT receipts).
+    pub payload_hash: Option<Hash32>,
     pub receipt_id: [u8; 16],
     pub eb: Option<EbPos>,
     pub quarantine: Option<u64>,
@@ -53,6 +61,7 @@ const F_EVENT_ID: u8 = 1;
 const F_TS: u8 = 2;
 const F_EB: u8 = 4;
 const F_QUARANTINE: u8 = 8;
+const F_HASH_ON_BUS: u8 = 16;
 
 impl ReceiptRecord {
     /// Append the 128 bytes of this record.
@@ -79,11 +88,14 @@ impl ReceiptRecord {
             flags |= F_QUARANTINE;
             b[32..40].copy_from_slice(&q.to_le_bytes());
         }
+        match &self.payload_hash {
+            Some(h) => b[88..120].copy_from_slice(h),
+            None => flags |= F_HASH_ON_BUS,
+        }
         b[5] = flags;
         b[6..8].copy_from_slice(&self.reasons.to_le_bytes());
         b[8..12].copy_from_slice(&self.ctx.to_le_bytes());
         b[40..56].copy_from_slice(&self.receipt_id);
-        b[88..120].copy_from_slice(&self.payload_hash);
         let crc = crc32c::crc32c(&b[4..]);
         b[0..4].copy_from_slice(&crc.to_le_bytes());
     }
@@ -116,7 +128,7 @@ impl ReceiptRecord {
             ctx: u32::from_le_bytes([b[8], b[9], b[10], b[11]]),
             ts: (flags & F_TS != 0).then(|| u64_at(16) as i64),
             event_id: (flags & F_EVENT_ID != 0).then_some(event_id),
-            payload_hash,
+            payload_hash: (flags & F_HASH_ON_BUS == 0).then_some(payload_hash),
             receipt_id,
             eb: (flags & F_EB != 0).then(|| EbPos {
                 partition: u32::from_le_bytes([b[12], b[13], b[14], b[15]]),
@@ -139,7 +151,7 @@ mod tests {
             ctx: 7,
             ts: Some(-5),
             event_id: Some([3; 32]),
-            payload_hash: [4; 32],
+            payload_hash: Some([4; 32]),
             receipt_id: [5; 16],
             eb: Some(EbPos {
                 partition: 2,
@@ -160,6 +172,16 @@ mod tests {
             quarantine: Some(77),
             ..r
         };
+        let a = ReceiptRecord {
+            decision: Decision::Admit,
+            payload_hash: None,
+            ..r
+        };
+        let mut b3 = Vec::new();
+        a.encode(&mut b3);
+        assert_eq!(b3[5] & F_HASH_ON_BUS, F_HASH_ON_BUS);
+        assert_eq!(&b3[88..120], &[0u8; 32]);
+        assert_eq!(ReceiptRecord::decode(&b3), Ok(a));
         let mut b2 = Vec::new();
         q.encode(&mut b2);
         assert_eq!(ReceiptRecord::decode(&b2), Ok(q));

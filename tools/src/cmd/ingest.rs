@@ -36,6 +36,10 @@ pub struct LookupArgs {
     /// An event id (64 hex).
     #[arg(long)]
     pub event_id: Option<String>,
+    /// The bus the run wrote to, as given to `sluice replay --bus` (an ADMIT receipt's
+    /// payload hash is read from its bus record) [default: the file bus, <run_root>/eb].
+    #[arg(long)]
+    pub bus: Option<String>,
     /// A receipt id (32 hex) of a DUPLICATE or QUARANTINE receipt.
     #[arg(long)]
     pub receipt_id: Option<String>,
@@ -99,11 +103,21 @@ fn stats_text(s: &serde_json::Value, run_root: &std::path::Path) -> String {
 fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
     let started = Instant::now();
     let l = Lookup::open(&a.run_root.join("ig"))?;
-    let found = match (&a.event_id, &a.receipt_id) {
+    let mut found = match (&a.event_id, &a.receipt_id) {
         (Some(id), _) => l.by_event_id(id)?,
         (None, Some(rid)) => l.by_receipt_id(rid)?,
         (None, None) => return Err(CliError::new("USAGE", "give --event-id or --receipt-id")),
     };
+    if found.records.iter().any(|r| r.payload_hash.is_none()) {
+        // ADMIT receipts leave their payload hash to the bus record.
+        let filled = read_back_sink(a.bus.as_deref(), &run_layout(&a.run_root)?)
+            .and_then(|mut sink| Ok(l.payload_hashes_from_bus(&mut found, sink.as_mut())?));
+        if let Err(e) = filled {
+            tracing::warn!(
+                "payload_hash left null: the bus record could not be read ({e:#}); give --bus"
+            );
+        }
+    }
     let elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     let summary = serde_json::json!({
         "receipts": found.receipts,
