@@ -11,8 +11,10 @@
 //!
 //! Each hit is one positioned read of a receipt record, rendered with its context; a
 //! quarantined event also gets its quarantine record. No log is scanned from its start.
-//! An ADMIT receipt's payload hash is not stored: [`Lookup::payload_hashes_from_bus`]
-//! reads it from the event's bus record (one positioned read through the bus index).
+//! Payload hashes are not stored in receipt records: a QUARANTINE's comes from its
+//! quarantine record, and [`Lookup::payload_hashes_from_bus`] reads an ADMIT's or a
+//! DUPLICATE's from the bus record at its `eb_ref` (one positioned read through the bus
+//! index).
 
 use std::path::{Path, PathBuf};
 
@@ -79,22 +81,24 @@ impl Lookup {
             records: Vec::new(),
         };
         for r in records {
-            out.receipts.push(render(&r, self.contexts.get(r.ctx)));
+            let mut receipt = render(&r, self.contexts.get(r.ctx));
             if let Some(pos) = r.quarantine {
-                out.quarantine
-                    .push(read_record(&self.dir.join("quarantine.log"), pos)?);
+                let q = read_record(&self.dir.join("quarantine.log"), pos)?;
+                receipt["payload_hash"] = q["payload_hash"].clone();
+                out.quarantine.push(q);
             }
+            out.receipts.push(receipt);
             out.records.push(r);
         }
         Ok(out)
     }
 
-    /// Fill in the payload hashes `found`'s ADMIT receipts do not store, from their records
-    /// on `sink` (the bus the run wrote to).
+    /// Fill in the payload hashes of `found`'s ADMIT and DUPLICATE receipts from the
+    /// records at their `eb_ref` on `sink` (the bus the run wrote to).
     pub fn payload_hashes_from_bus(&self, found: &mut Found, sink: &mut dyn Sink) -> Result<()> {
         for (r, v) in found.records.iter().zip(found.receipts.iter_mut()) {
             let topic = self.contexts.get(r.ctx).and_then(|c| c.topic.as_deref());
-            let (None, Some(eb), Some(topic)) = (r.payload_hash, r.eb, topic) else {
+            let (Some(eb), Some(topic)) = (r.eb, topic) else {
                 continue;
             };
             let hashes =

@@ -13,6 +13,7 @@ use serde_json::Value;
 use sluice_ingest::gate::record::BatchCounts;
 use sluice_ingest::lookup::Lookup;
 use sluice_ingest::pipeline::{run_pipeline, GateInput, PipelineConfig, Progress};
+use sluice_ingest::receipts::RECORD;
 use sluice_ingest::sink::{MemorySink, Sink};
 use sluice_ingest::{Decision, Gate, GateConfig, ReasonCode};
 use sluice_storage::outputs::OutputSpec;
@@ -117,16 +118,16 @@ fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
         let l = Lookup::open(d.path()).unwrap();
         for r in rows.iter().step_by(37) {
             let mut found = l.by_event_id(&eid(r)).unwrap();
-            // The ADMIT receipt leaves its payload hash to the bus record; the DUPLICATE
-            // stores its own, computed from its envelope: the same payload, the same hash.
+            // Receipt records leave the payload hash to the bus record (the original's,
+            // for the DUPLICATE): null until read from there.
             assert!(found.receipts[0]["payload_hash"].is_null());
-            let dup_hash = found.receipts[1]["payload_hash"].clone();
-            assert_eq!(dup_hash.as_str().map(str::len), Some(64));
+            assert!(found.receipts[1]["payload_hash"].is_null());
             l.payload_hashes_from_bus(&mut found, &mut sink).unwrap();
             let [admit, dup] = &found.receipts[..] else {
                 panic!("{:?}", found.receipts)
             };
-            assert_eq!(admit["payload_hash"], dup_hash);
+            assert_eq!(admit["payload_hash"].as_str().map(str::len), Some(64));
+            assert_eq!(admit["payload_hash"], dup["payload_hash"]);
             assert_eq!(
                 (admit["decision"].as_str(), dup["decision"].as_str()),
                 (Some("ADMIT"), Some("DUPLICATE"))
@@ -193,8 +194,10 @@ fn a_changed_payload_under_the_same_id_is_quarantined_as_hash_mismatch() {
         .find(|r| r["decision"] == "ADMIT")
         .unwrap();
     assert_eq!(found.quarantine[0]["conflicts_with"], admit["eb_ref"]);
-    // The two hashes the recorder compared: the quarantined event's (stored) and the
-    // original's (from its bus record).
+    // The two hashes the recorder compared: the quarantined event's (from its quarantine
+    // record) and the original's (from its bus record).
+    assert_eq!(q["payload_hash"], found.quarantine[0]["payload_hash"]);
+    assert_eq!(q["payload_hash"].as_str().map(str::len), Some(64));
     let mut filled = found.clone();
     l.payload_hashes_from_bus(&mut filled, &mut sink).unwrap();
     let admit_hash = filled
@@ -387,7 +390,8 @@ impl Progress<u32> for Recorded {
     fn checkpoint(&mut self) -> sluice_ingest::Result<()> {
         self.checkpoints += 1;
         if let Some(log) = &self.log {
-            let on_log = (std::fs::metadata(log).unwrap().len() - 128) / 128;
+            // A 128-byte header, then 64-byte records.
+            let on_log = (std::fs::metadata(log).unwrap().len() - 128) / RECORD as u64;
             assert!(
                 on_log >= self.counts.events,
                 "checkpoint {}: {} events reported durable, {on_log} receipts on the log",
@@ -716,7 +720,7 @@ impl Sink for DeferredSink {
         );
         let fail = self.fail_wait;
         Ok(sluice_ingest::sink::PendingMany::new(firsts, move || {
-            let receipts = (std::fs::metadata(&log).unwrap().len() - 128) / 128;
+            let receipts = (std::fs::metadata(&log).unwrap().len() - 128) / RECORD as u64;
             let mut w = waits.lock().unwrap();
             w.push((receipts, before, started.load(Ordering::SeqCst)));
             if fail == Some(w.len()) {
@@ -840,7 +844,7 @@ fn a_failed_durability_wait_writes_no_receipts_for_its_group() {
         .unwrap()
         .len()
         - 128)
-        / 128;
+        / RECORD as u64;
     assert!(
         on_log <= before_failed,
         "{on_log} receipts, the failed group started at record {before_failed}"

@@ -309,8 +309,9 @@ fn merged_replay_records_every_output_in_one_global_time_order() {
     );
     assert_verified(cmd, &runs);
     let log = std::fs::read(run_root(&runs).join("ig").join("receipts.log")).unwrap();
+    // A 128-byte header, then 64-byte records (time at bytes 16..24, flag 2).
     let times: Vec<i64> = log[128..]
-        .chunks_exact(128)
+        .chunks_exact(sluice_ingest::receipts::RECORD)
         .map(|r| {
             assert!(r[5] & 2 != 0, "a receipt without its time");
             i64::from_le_bytes(r[16..24].try_into().unwrap())

@@ -194,7 +194,6 @@ fn restore(
         ctx,
         ts,
         event_id: Some(event_id),
-        payload_hash: None,
         receipt_id: receipt_id_bytes(Decision::Admit, &crate::ids::hex32_string(&event_id)),
         eb: Some(EbPos { partition, offset }),
         quarantine: None,

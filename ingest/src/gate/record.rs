@@ -11,10 +11,10 @@
 //!    hash of the event (from its envelope) against the original's (from its envelope if
 //!    it is in this group, else from its record on the bus, durable by then): equal is a
 //!    DUPLICATE, different a QUARANTINE `PAYLOAD_HASH_MISMATCH`;
-//! 3. quarantined events get a quarantine record;
-//! 4. every event gets its receipt (in row order, one write): ADMIT with its own position
-//!    (and no payload hash: the record has it), DUPLICATE with the original's, resolved
-//!    from this batch or from the receipt log;
+//! 3. quarantined events get a quarantine record (with their payload hash);
+//! 4. every event gets its receipt (in row order, one write): ADMIT with its own position,
+//!    DUPLICATE with the original's, resolved from this batch or from the receipt log (no
+//!    payload hash in either: the bus record has it);
 //! 5. the watermarks move past the appended offsets.
 //!
 //! A crash between 1 and 3 leaves bus records without receipts; the next open finds them
@@ -212,10 +212,12 @@ fn quarantine_record<T>(
     i: usize,
     reason: ReasonCode,
     conflict: Option<EbPos>,
+    payload_hash: &Hash32,
 ) -> Result<u64> {
     let meta = &b.env.rows[i];
     let body = json!({
         "event_id": meta.event_id.as_ref().map(hex32_string),
+        "payload_hash": hex32_string(payload_hash),
         "event_type": b.output.id,
         "reason_codes": [reason.as_str()],
         "detail": b.env.detail(i),
@@ -385,8 +387,6 @@ impl Recorder {
                     ctx: b.ctx_ids.get(meta.pin_set as usize).copied().unwrap_or(0),
                     ts,
                     event_id: meta.event_id,
-                    // An ADMIT's is the bus record's; the others' are computed below.
-                    payload_hash: None,
                     // ADMIT receipt ids are derived from the event id when rendered.
                     receipt_id: [0; 16],
                     eb: None,
@@ -403,7 +403,6 @@ impl Recorder {
                     }
                     RowDecision::Seen(_) => {
                         let own = b.env.payload_hash(i);
-                        rec.payload_hash = Some(own);
                         let (eb, in_group) = origs[&(k, i)];
                         let orig_hash = match in_group {
                             Some(h) => h,
@@ -415,15 +414,12 @@ impl Recorder {
                             rec.eb = Some(eb);
                             None
                         } else {
-                            Some((ReasonCode::PayloadHashMismatch, Some(eb)))
+                            Some((ReasonCode::PayloadHashMismatch, Some(eb), own))
                         }
                     }
-                    RowDecision::Quarantine(reason) => {
-                        rec.payload_hash = Some(b.env.payload_hash(i));
-                        Some((*reason, None))
-                    }
+                    RowDecision::Quarantine(reason) => Some((*reason, None, b.env.payload_hash(i))),
                 };
-                if let Some((reason, conflict)) = quarantine {
+                if let Some((reason, conflict, hash)) = quarantine {
                     counts.quarantined += 1;
                     counts.by_reason[reason as usize] += 1;
                     rec.decision = Decision::Quarantine;
@@ -434,6 +430,7 @@ impl Recorder {
                         i,
                         reason,
                         conflict,
+                        &hash,
                     )?);
                 }
                 if rec.decision != Decision::Admit {

@@ -1,14 +1,14 @@
-//! `ig/receipts.log`: the append-only log of every receipt, one fixed 128-byte
+//! `ig/receipts.log`: the append-only log of every receipt, one fixed 64-byte
 //! [`ReceiptRecord`] per decision, after a 128-byte header:
 //!
 //! ```text
-//! header  "SIGR" | version u16 = 2 | record size u16 = 128 | zeros | crc32c of 0..124 at 124..128
-//!
-//! Version 2 adds one record flag (payload hash not stored, [`ReceiptRecord`]); a version 1
-//! log reads the same, and the writer upgrades its header when it opens one (a version-1
-//! reader must not take a flagged record's zeros for a hash).
-//! record  seq 0 at byte 128, seq n at byte 128 * (n + 1)
+//! header  "SIGR" | version u16 = 3 | record size u16 = 64 | zeros | crc32c of 0..124 at 124..128
+//! record  seq 0 at byte 128, seq n at byte 128 + 64 * n
 //! ```
+//!
+//! Versions 1 and 2 (128-byte records that stored the payload hash and receipt id) are
+//! refused with `IG_UNSUPPORTED_VERSION`: a run written by a build before version 3 is
+//! inspected and resumed with that build.
 //!
 //! It is also the write-ahead log of the gate's indexes: the memtables are rebuilt from the
 //! records after the last flushed seq. Recovery on open (by the one writer):
@@ -29,13 +29,12 @@ use super::record::{ReceiptRecord, RECORD};
 use crate::error::{IngestError, Result};
 
 const MAGIC: &[u8; 4] = b"SIGR";
-const VERSION: u16 = 2;
-/// Versions read (1: no record sets the payload-hash flag).
-const READS: [u16; 2] = [1, 2];
-const HEADER: u64 = RECORD as u64;
+const VERSION: u16 = 3;
+/// Header bytes (the first record starts here).
+const HEADER: u64 = 128;
 
-fn header() -> [u8; RECORD] {
-    let mut h = [0u8; RECORD];
+fn header() -> [u8; HEADER as usize] {
+    let mut h = [0u8; HEADER as usize];
     h[0..4].copy_from_slice(MAGIC);
     h[4..6].copy_from_slice(&VERSION.to_le_bytes());
     h[6..8].copy_from_slice(&(RECORD as u16).to_le_bytes());
@@ -44,9 +43,8 @@ fn header() -> [u8; RECORD] {
     h
 }
 
-/// Check the header; returns the log's version.
-fn check_header(file: &File, path: &Path) -> Result<u16> {
-    let mut h = [0u8; RECORD];
+fn check_header(file: &File, path: &Path) -> Result<()> {
+    let mut h = [0u8; HEADER as usize];
     file.read_exact_at(&mut h, 0)
         .map_err(|_| IngestError::corrupt(path, 0, "missing header"))?;
     if &h[0..4] != MAGIC {
@@ -60,14 +58,14 @@ fn check_header(file: &File, path: &Path) -> Result<u16> {
         return Err(IngestError::corrupt(path, 0, "header checksum mismatch"));
     }
     let version = u16::from_le_bytes([h[4], h[5]]);
-    if !READS.contains(&version) || u16::from_le_bytes([h[6], h[7]]) as usize != RECORD {
+    if version != VERSION || u16::from_le_bytes([h[6], h[7]]) as usize != RECORD {
         return Err(IngestError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version.into(),
             supported: VERSION.into(),
         });
     }
-    Ok(version)
+    Ok(())
 }
 
 /// What recovery cut.
@@ -141,12 +139,7 @@ impl ReceiptLog {
                 sluice_storage::publish::fsync_dir(dir)?;
             }
         }
-        if check_header(&file, path)? != VERSION {
-            // A version-1 log: its records are valid version-2 records; the header says
-            // from now on that some may not store their payload hash.
-            file.write_all_at(&header(), 0).map_err(io)?;
-            file.sync_data().map_err(io)?;
-        }
+        check_header(&file, path)?;
         let len = file.metadata().map_err(io)?.len();
         let full = (len - HEADER) / RECORD as u64;
         let mut keep = full;
@@ -330,32 +323,24 @@ mod tests {
     use crate::reason::Decision;
 
     #[test]
-    fn a_version_1_log_reads_as_before_and_its_writer_upgrades_the_header() {
+    fn logs_of_older_versions_are_refused_by_readers_and_the_writer() {
         let d = tempfile::tempdir().unwrap();
         let path = d.path().join("receipts.log");
-        let mut v1 = header();
-        v1[4..6].copy_from_slice(&1u16.to_le_bytes());
-        let crc = crc32c::crc32c(&v1[..124]);
-        v1[124..].copy_from_slice(&crc.to_le_bytes());
-        let mut bytes = v1.to_vec();
-        rec(3).encode(&mut bytes);
-        std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(ReceiptReader::open(&path).unwrap().read(0).unwrap(), rec(3));
-        let (log, _) = ReceiptLog::open(&path, 0).unwrap();
-        assert_eq!(log.next_seq(), 1);
-        let on_disk = std::fs::read(&path).unwrap();
-        assert_eq!(&on_disk[..RECORD], &header()[..], "header now version 2");
-        assert_eq!(ReceiptReader::open(&path).unwrap().read(0).unwrap(), rec(3));
-        let mut v3 = header();
-        v3[4..6].copy_from_slice(&3u16.to_le_bytes());
-        let crc = crc32c::crc32c(&v3[..124]);
-        v3[124..].copy_from_slice(&crc.to_le_bytes());
-        std::fs::write(&path, v3).unwrap();
-        let err = ReceiptReader::open(&path).unwrap_err();
-        assert!(
-            matches!(err, IngestError::UnsupportedVersion { found: 3, .. }),
-            "{err:?}"
-        );
+        for (version, size) in [(1u16, 128u16), (2, 128)] {
+            let mut h = header();
+            h[4..6].copy_from_slice(&version.to_le_bytes());
+            h[6..8].copy_from_slice(&size.to_le_bytes());
+            let crc = crc32c::crc32c(&h[..124]);
+            h[124..].copy_from_slice(&crc.to_le_bytes());
+            let mut bytes = h.to_vec();
+            bytes.extend_from_slice(&[0u8; 128]);
+            std::fs::write(&path, &bytes).unwrap();
+            let err = ReceiptReader::open(&path).unwrap_err();
+            assert_eq!(err.code(), "IG_UNSUPPORTED_VERSION", "{err:?}");
+            let err = ReceiptLog::open(&path, 0).expect_err("refused");
+            assert_eq!(err.code(), "IG_UNSUPPORTED_VERSION", "{err:?}");
+            assert_eq!(std::fs::read(&path).unwrap(), bytes, "nothing modified");
+        }
     }
 
     fn rec(i: u8) -> ReceiptRecord {
@@ -365,8 +350,7 @@ mod tests {
             ctx: 0,
             ts: Some(i.into()),
             event_id: Some([i; 32]),
-            payload_hash: Some([i; 32]),
-            receipt_id: [i; 16],
+            receipt_id: [0; 16],
             eb: None,
             quarantine: None,
         }
@@ -408,7 +392,7 @@ mod tests {
         std::fs::write(&p, &clean[..clean.len() - 50]).unwrap();
         let (log, r) = ReceiptLog::open(&p, 0).unwrap();
         assert_eq!((log.next_seq(), r.records_cut), (2, 0));
-        assert_eq!(r.bytes_cut, 78);
+        assert_eq!(r.bytes_cut, RECORD as u64 - 50);
         // A damaged last record: cut.
         let mut bytes = clean.clone();
         let last = bytes.len() - 10;
@@ -418,11 +402,11 @@ mod tests {
         assert_eq!((log.next_seq(), r.records_cut), (2, 1));
         // A damaged middle record with an intact one after it: refused, file untouched.
         let mut bytes = clean.clone();
-        bytes[128 + 128 + 60] ^= 1;
+        bytes[128 + RECORD + 30] ^= 1;
         std::fs::write(&p, &bytes).unwrap();
         let e = ReceiptLog::open(&p, 0).unwrap_err();
         assert_eq!(e.code(), "IG_CORRUPT");
-        assert!(e.to_string().contains("byte 256"), "{e}");
+        assert!(e.to_string().contains("byte 192"), "{e}");
         assert_eq!(std::fs::read(&p).unwrap(), bytes);
         // Damage inside the durable prefix is not re-checked on open, but reads report it.
         let (_, _) = ReceiptLog::open(&p, 3).unwrap();

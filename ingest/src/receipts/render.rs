@@ -10,9 +10,10 @@
 //! `eb_ref` is where the event is on the bus: its own position for ADMIT, the original's
 //! for DUPLICATE, null for QUARANTINE (the event is not on the bus).
 //!
-//! An ADMIT record does not store its `payload_hash` (the bus record has the payload):
-//! rendered from the record alone it is null, and [`crate::lookup::Lookup`] fills it in
-//! from the bus when it has one ([`crate::bus_payload`]).
+//! A record does not store its `payload_hash` ([`super::record`]): rendered from the
+//! record alone it is null, and [`crate::lookup::Lookup`] fills it in, from the quarantine
+//! record for a QUARANTINE and from the bus record at `eb_ref` for the others
+//! ([`crate::bus_payload`]).
 
 use serde_json::{json, Value};
 use sluice_storage::timefmt::format_rfc3339_micros;
@@ -57,7 +58,7 @@ pub fn render(rec: &ReceiptRecord, ctx: Option<&ReceiptContext>) -> Value {
         "ts_utc": rec.ts.map(format_rfc3339_micros),
         "pins": ctx.map_or(Value::Null, |c| Value::Object(c.pins.clone())),
         "dedupe_key": dedupe,
-        "payload_hash": rec.payload_hash.as_ref().map(hex32_string),
+        "payload_hash": Value::Null,
         "eb_ref": eb_ref,
         "reason_codes": ReasonCode::from_mask(rec.reasons).iter().map(|r| r.as_str()).collect::<Vec<_>>(),
     })

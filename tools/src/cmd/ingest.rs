@@ -108,8 +108,8 @@ fn lookup(a: LookupArgs, ctx: &Ctx) -> anyhow::Result<()> {
         (None, Some(rid)) => l.by_receipt_id(rid)?,
         (None, None) => return Err(CliError::new("USAGE", "give --event-id or --receipt-id")),
     };
-    if found.records.iter().any(|r| r.payload_hash.is_none()) {
-        // ADMIT receipts leave their payload hash to the bus record.
+    if found.records.iter().any(|r| r.eb.is_some()) {
+        // ADMIT and DUPLICATE receipts leave their payload hash to the bus record.
         let filled = read_back_sink(a.bus.as_deref(), &run_layout(&a.run_root)?)
             .and_then(|mut sink| Ok(l.payload_hashes_from_bus(&mut found, sink.as_mut())?));
         if let Err(e) = filled {
