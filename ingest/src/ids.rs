@@ -75,7 +75,27 @@ pub fn event_id(output_id: &str, primary_key: &[&str], pins: [&str; 4]) -> Hash3
     h.finalize().into()
 }
 
-/// The dedupe key of an event.
+/// The mask of an event class in the dedupe index's keys ([`index_key`]).
+pub fn class_mask(event_class: &str) -> Hash32 {
+    let mut h = Sha256::new();
+    h.update(b"sluice-dedupe-index-v2:");
+    h.update(event_class.as_bytes());
+    h.finalize().into()
+}
+
+/// The key of an event in the gate's dedupe index: its event id XOR its class's mask.
+///
+/// The contract's dedupe key, `sha256(platform_run_id:event_class:event_id)` (rendered in
+/// receipts, [`dedupe_key`]), costs two SHA-256 blocks per event; inside one gate (one
+/// `platform_run_id`) this key identifies the same events: for one class the XOR is a
+/// bijection, and two events of different classes get the same key only if their event
+/// ids (sha256 outputs) differ by exactly the two masks' XOR, as likely as a sha256
+/// collision, which the contract's key relies on too.
+pub fn index_key(mask: &Hash32, event_id: &Hash32) -> Hash32 {
+    std::array::from_fn(|i| event_id[i] ^ mask[i])
+}
+
+/// The dedupe key of an event (the contract's: rendered in receipts).
 pub fn dedupe_key(platform_run_id: &str, event_class: &str, event_id: &Hash32) -> Hash32 {
     let mut h = Sha256::new();
     h.update(platform_run_id.as_bytes());

@@ -1,7 +1,7 @@
 //! `sluice ingest lookup`: the receipts of one event, read-only, alongside a running writer.
 //!
 //! ```text
-//!   event_id ─┬─ for each (platform_run_id, class) of the contexts: dedupe key
+//!   event_id ─┬─ for each class of the contexts: index key (event id XOR class mask)
 //!             │      -> dedupe runs (fences + one block) -> ADMIT receipt seq
 //!             ├─ receipt_id(DUPLICATE|QUARANTINE, event_id)
 //!             │      -> receipt-id runs -> newest receipt seq
@@ -23,7 +23,7 @@ use serde_json::{json, Value};
 use crate::error::{IngestError, Result};
 use crate::gate::manifest::{Identity, Manifest};
 use crate::gate::record::receipt_id_key;
-use crate::ids::{dedupe_key, hex32_string, parse_hex16, parse_hex32, receipt_id_bytes};
+use crate::ids::{class_mask, hex32_string, index_key, parse_hex16, parse_hex32, receipt_id_bytes};
 use crate::index::RunSet;
 use crate::quarantine::read_record;
 use crate::reason::Decision;
@@ -130,11 +130,10 @@ impl Lookup {
         let mut records: Vec<ReceiptRecord> = Vec::new();
         let mut seen_keys = Vec::new();
         for ctx in self.contexts.all() {
-            let (Some(class), Some(run)) = (ctx.event_class.as_deref(), ctx.platform_run_id())
-            else {
+            let Some(class) = ctx.event_class.as_deref() else {
                 continue;
             };
-            let key = dedupe_key(run, class, &id);
+            let key = index_key(&class_mask(class), &id);
             if seen_keys.contains(&key) {
                 continue;
             }

@@ -95,7 +95,6 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
         rows.push(r);
     }
     let env = builder(4).build(&batch(&rows)).unwrap();
-    let run = run_ctx();
     for (i, r) in rows.iter().enumerate() {
         let eid = sha256_hex(event_id_string(r).as_bytes());
         let (expected, payload) = expected_envelope(r, &eid);
@@ -117,10 +116,12 @@ fn envelopes_and_hashes_are_canonical_json_byte_for_byte() {
             sluice_ingest::bus_payload::payload_hash_of(env.value(i)),
             Some(env.payload_hash(i))
         );
-        assert_eq!(
-            hex32_string(&m.dedupe_key),
-            sha256_hex(format!("{}:traffic_fraud:{eid}", run.platform_run_id).as_bytes())
-        );
+        // The dedupe index's key: the event id XOR sha256("sluice-dedupe-index-v2:<class>").
+        let mask = sha2_digest(b"sluice-dedupe-index-v2:traffic_fraud");
+        let id = m.event_id.unwrap();
+        let expected: Vec<u8> = id.iter().zip(mask.iter()).map(|(a, b)| a ^ b).collect();
+        assert_eq!(m.index_key.to_vec(), expected);
+        assert_eq!(hex32_string(&id), eid);
         // Partition: sha256 of the first present key field (flow_id), big-endian u64 mod 4.
         let d = sha2_digest(r.flow_id.unwrap().to_string().as_bytes());
         assert_eq!(
@@ -498,7 +499,7 @@ fn slices_built_one_by_one_equal_the_whole_batch() {
                 assert_eq!(env.value(j), reference.value(i), "row {i} envelope");
                 assert_eq!(env.key(j), reference.key(i), "row {i} key");
                 assert_eq!(m.event_id, r.event_id, "row {i}");
-                assert_eq!(m.dedupe_key, r.dedupe_key, "row {i}");
+                assert_eq!(m.index_key, r.index_key, "row {i}");
                 assert_eq!(env.payload_hash(j), reference.payload_hash(i), "row {i}");
                 assert_eq!((m.ts, m.partition, m.reason), (r.ts, r.partition, r.reason));
                 assert_eq!(

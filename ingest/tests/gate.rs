@@ -137,6 +137,10 @@ fn re_pushed_events_are_duplicates_pointing_at_the_original_offsets() {
             assert_eq!(dup["receipt_id"], expected_rid);
             assert_eq!(admit["pins"]["seed"], 42);
             assert_eq!(admit["pins"]["platform_run_id"], run_ctx().platform_run_id);
+            // The contract's dedupe key (the index keys events otherwise, `ids::index_key`).
+            let dk = format!("{}:traffic_fraud:{}", run_ctx().platform_run_id, eid(r));
+            assert_eq!(admit["dedupe_key"], sha256_hex(dk.as_bytes()));
+            assert_eq!(dup["dedupe_key"], admit["dedupe_key"]);
         }
         if !closed {
             g.flush().unwrap();

@@ -20,8 +20,8 @@
 //!
 //! 5. the event ids, each one's hex written into its envelope's placeholder (a row whose
 //!    partition key falls back to `event_id` had its id computed in step 4 already);
-//! 6. the dedupe key over `platform_run_id:event_class:` + the id's hex; the partition
-//!    from the key text.
+//! 6. the partition from the key text; the dedupe index's key (the event id XOR the
+//!    class's mask, [`crate::ids::index_key`]: no hash).
 //!
 //! The payload hash is **not** computed here: it is the largest of the four hashes (~13
 //! of ~16 SHA blocks of a traffic event) and only a known dedupe key needs it (an ADMIT
@@ -47,7 +47,7 @@ use sluice_storage::timefmt::{parse_rfc3339_micros, write_rfc3339_micros};
 use super::columns::{Col, JsonKind};
 use super::{RowPins, RunContext};
 use crate::error::{IngestError, Result};
-use crate::ids::{hex32, Hash32};
+use crate::ids::{class_mask, hex32, index_key, Hash32};
 use crate::json;
 use crate::reason::ReasonCode;
 use crate::sha256x2::{Message, Midstate, PairHasher};
@@ -64,8 +64,8 @@ pub const NO_TS: i64 = i64::MIN;
 pub struct RowMeta {
     /// `None` when a primary-key value is null.
     pub event_id: Option<Hash32>,
-    /// Zeros when there is no event id.
-    pub dedupe_key: Hash32,
+    /// The dedupe index's key ([`crate::ids::index_key`]); zeros when there is no event id.
+    pub index_key: Hash32,
     /// `ts_utc` in UTC micros, [`NO_TS`] when missing or malformed.
     pub ts: i64,
     pub partition: u32,
@@ -184,8 +184,8 @@ pub struct EnvelopeBuilder {
     hash_prefix: Vec<u8>,
     /// `platform_run_id:event_class:`, the dedupe key's constant prefix: its whole blocks
     /// absorbed, and the rest.
-    dedupe_mid: Midstate,
-    dedupe_lead: Vec<u8>,
+    /// The class's mask of the dedupe index's keys.
+    key_mask: Hash32,
     /// What the last batch's schema implied (kept while the schema repeats: `--merge`
     /// sends slices of a row or two, each its own batch).
     plan: Option<SchemaPlan>,
@@ -318,9 +318,6 @@ impl EnvelopeBuilder {
         let mut hash_prefix = b"{\"event_type\":".to_vec();
         json::write_str(&mut hash_prefix, output.id);
         hash_prefix.extend_from_slice(b",\"payload\":");
-        let dedupe_prefix = format!("{}:{}:", run.platform_run_id, output.event_class);
-        let (dedupe_mid, took) = Midstate::absorb(dedupe_prefix.as_bytes());
-        let dedupe_lead = dedupe_prefix.as_bytes()[took..].to_vec();
         EnvelopeBuilder {
             output,
             partitions: partitions.max(1),
@@ -328,8 +325,7 @@ impl EnvelopeBuilder {
             after_payload,
             after_scenario_id,
             hash_prefix,
-            dedupe_mid,
-            dedupe_lead,
+            key_mask: class_mask(output.event_class),
             plan: None,
         }
     }
@@ -736,7 +732,7 @@ impl EnvelopeBuilder {
             }
             out.rows.push(RowMeta {
                 event_id,
-                dedupe_key: [0; 32],
+                index_key: [0; 32],
                 ts,
                 partition: 0,
                 reason: reason.map(|(r, _)| r),
@@ -755,7 +751,7 @@ impl EnvelopeBuilder {
     }
 
     /// The second pass over `rows` (with their id jobs `jobs`): event ids (into their
-    /// envelope holes), dedupe keys and partitions, two at a time.
+    /// envelope holes) and partitions, two at a time; then the index keys.
     fn hash_rows(
         &self,
         out: &mut EnvelopeBatch,
@@ -803,39 +799,17 @@ impl EnvelopeBuilder {
         while i < n {
             if i + 1 == n {
                 rows[i].partition = partition_of(&hasher.hash_one(&key(i)));
-                if let Some(id) = rows[i].event_id {
-                    let hex = hex32(&id);
-                    rows[i].dedupe_key = hasher.hash_one(&self.dedupe_message(&hex));
-                }
                 break;
             }
             let (ka, kb) = hasher.hash_pair(&key(i), &key(i + 1));
             rows[i].partition = partition_of(&ka);
             rows[i + 1].partition = partition_of(&kb);
-            let hex_a = rows[i].event_id.map(|id| hex32(&id));
-            let hex_b = rows[i + 1].event_id.map(|id| hex32(&id));
-            match (&hex_a, &hex_b) {
-                (Some(a), Some(b)) => {
-                    let (da, db) =
-                        hasher.hash_pair(&self.dedupe_message(a), &self.dedupe_message(b));
-                    rows[i].dedupe_key = da;
-                    rows[i + 1].dedupe_key = db;
-                }
-                (Some(a), None) => rows[i].dedupe_key = hasher.hash_one(&self.dedupe_message(a)),
-                (None, Some(b)) => {
-                    rows[i + 1].dedupe_key = hasher.hash_one(&self.dedupe_message(b))
-                }
-                (None, None) => {}
-            }
             i += 2;
         }
-    }
-
-    /// The dedupe key's input for an event id's hex: `platform_run_id:event_class:<hex>`.
-    fn dedupe_message<'a>(&'a self, hex: &'a [u8; 64]) -> Message<'a> {
-        Message {
-            mid: self.dedupe_mid,
-            parts: [&self.dedupe_lead, hex, &[]],
+        for row in &mut rows[chunk] {
+            if let Some(id) = &row.event_id {
+                row.index_key = index_key(&self.key_mask, id);
+            }
         }
     }
 }

@@ -6,7 +6,7 @@
 //!
 //! ```text
 //!   failed a check ───────────────────────────────> QUARANTINE (its reason)
-//!   dedupe key unknown ───────────────────────────> ADMIT (memtable += key -> seq)
+//!   index key unknown ────────────────────────────> ADMIT (memtable += key -> seq)
 //!   known ────────────────────────────────────────> SEEN -> the original
 //!                                 (recorder) same payload hash:  DUPLICATE -> its bus position
 //!                                            other payload hash: QUARANTINE PAYLOAD_HASH_MISMATCH
@@ -133,8 +133,8 @@ pub struct Decider {
     pub(crate) run_probes: u64,
 }
 
-/// Builds envelope batches: per output an [`EnvelopeBuilder`] (event ids, dedupe keys,
-/// payload hashes, partitions, checks), into recycled buffers. Pure per batch: it reads no
+/// Builds envelope batches: per output an [`EnvelopeBuilder`] (event ids, index keys,
+/// partitions, checks), into recycled buffers. Pure per batch: it reads no
 /// index, so it may run ahead of the decider on another thread.
 pub struct Envelopes {
     run: RunContext,
@@ -289,16 +289,16 @@ impl Decider {
         let mut rows = Vec::with_capacity(env.len());
         for (i, row) in env.rows.iter().enumerate() {
             if let Some(ahead) = env.rows.get(i + PREFETCH_AHEAD) {
-                self.filter.prefetch(&ahead.dedupe_key);
-                self.memtable.prefetch(&ahead.dedupe_key);
+                self.filter.prefetch(&ahead.index_key);
+                self.memtable.prefetch(&ahead.index_key);
             }
             if let Some(reason) = row.reason {
                 rows.push(RowDecision::Quarantine(reason));
                 continue;
             }
-            let d = match self.lookup(&row.dedupe_key)? {
+            let d = match self.lookup(&row.index_key)? {
                 None => {
-                    self.remember(row.dedupe_key, first_seq + i as u64);
+                    self.remember(row.index_key, first_seq + i as u64);
                     RowDecision::Admit
                 }
                 Some(orig) => RowDecision::Seen(orig),

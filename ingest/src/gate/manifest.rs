@@ -2,7 +2,7 @@
 //! point of the indexes), both JSON, both published atomically.
 //!
 //! ```json
-//! {"format":"sluice-ig-manifest","version":1,
+//! {"format":"sluice-ig-manifest","version":2,
 //!  "covered_seq":1200000,            // receipts below this seq are all in the runs
 //!  "quarantine_durable":4096,        // quarantine.log bytes fsynced at that point
 //!  "dedupe_runs":["run-00000003.six","run-00000007.six"],
@@ -13,6 +13,10 @@
 //! `watermarks` are, per topic and partition, the bus offset after the last ADMIT receipt
 //! covered: the place reconciliation starts reading the bus from (after the receipt log's
 //! tail has moved them further on open).
+//!
+//! Manifest version 2 (session 17): the dedupe runs are keyed by the index key
+//! ([`crate::ids::index_key`]), not the contract's dedupe key; a version-1 index is refused
+//! (`IG_UNSUPPORTED_VERSION`), never read with the wrong keys.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -23,7 +27,10 @@ use crate::error::{IngestError, Result};
 
 pub const MANIFEST_FORMAT: &str = "sluice-ig-manifest";
 pub const IDENTITY_FORMAT: &str = "sluice-ig";
+/// Version of `gate.json` and `start.json`.
 pub const VERSION: u32 = 1;
+/// Version of `MANIFEST.json` (2: dedupe runs keyed by [`crate::ids::index_key`]).
+pub const MANIFEST_VERSION: u32 = 2;
 
 /// Per topic, per partition: the next bus offset not yet covered by a receipt.
 pub type Watermarks = BTreeMap<String, BTreeMap<u32, u64>>;
@@ -45,7 +52,7 @@ impl Manifest {
     pub fn empty() -> Self {
         Manifest {
             format: MANIFEST_FORMAT.into(),
-            version: VERSION,
+            version: MANIFEST_VERSION,
             ..Default::default()
         }
     }
@@ -56,7 +63,7 @@ impl Manifest {
             return Ok(Manifest::empty());
         }
         let v: serde_json::Value = read_json(path)?;
-        check_version(path, &v, MANIFEST_FORMAT)?;
+        check_version(path, &v, MANIFEST_FORMAT, MANIFEST_VERSION)?;
         serde_json::from_value(v).map_err(|e| IngestError::corrupt(path, 0, e.to_string()))
     }
 
@@ -65,7 +72,12 @@ impl Manifest {
     }
 }
 
-pub(super) fn check_version(path: &Path, v: &serde_json::Value, format: &str) -> Result<()> {
+pub(super) fn check_version(
+    path: &Path,
+    v: &serde_json::Value,
+    format: &str,
+    expected: u32,
+) -> Result<()> {
     if v.get("format").and_then(|f| f.as_str()) != Some(format) {
         return Err(IngestError::corrupt(
             path,
@@ -74,11 +86,11 @@ pub(super) fn check_version(path: &Path, v: &serde_json::Value, format: &str) ->
         ));
     }
     let version = v.get("version").and_then(|x| x.as_u64()).unwrap_or(0);
-    if version != u64::from(VERSION) {
+    if version != u64::from(expected) {
         return Err(IngestError::UnsupportedVersion {
             path: path.to_path_buf(),
             found: version,
-            supported: VERSION.into(),
+            supported: expected.into(),
         });
     }
     Ok(())
@@ -115,7 +127,7 @@ impl Identity {
             return Ok(ident);
         }
         let v: serde_json::Value = read_json(&path)?;
-        check_version(&path, &v, IDENTITY_FORMAT)?;
+        check_version(&path, &v, IDENTITY_FORMAT, VERSION)?;
         let ident: Identity =
             serde_json::from_value(v).map_err(|e| IngestError::corrupt(&path, 0, e.to_string()))?;
         if let Some(expected) = platform_run_id {
@@ -128,5 +140,24 @@ impl Identity {
             }
         }
         Ok(ident)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_1_index_keyed_by_the_contracts_dedupe_key_is_refused() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("MANIFEST.json");
+        let mut m = Manifest::empty();
+        m.covered_seq = 7;
+        m.write(&path).unwrap();
+        assert_eq!(Manifest::read(&path).unwrap(), m);
+        m.version = 1;
+        m.write(&path).unwrap();
+        let err = Manifest::read(&path).unwrap_err();
+        assert_eq!(err.code(), "IG_UNSUPPORTED_VERSION", "{err:?}");
     }
 }

@@ -43,7 +43,7 @@ use sluice_storage::outputs::OutputSpec;
 
 use crate::envelope::RunContext;
 use crate::error::{IngestError, Result};
-use crate::ids::dedupe_key;
+use crate::ids::{class_mask, index_key, Hash32};
 use crate::index::filter::{BlockedBloom, BITS_PER_KEY};
 use crate::index::memtable::{MemEntry, MemTable, ENTRY_BYTES};
 use crate::index::RunSet;
@@ -247,6 +247,7 @@ impl Gate {
         {
             let (contexts, reader) = (&decider.contexts, &decider.reader);
             let mut admits = Vec::new();
+            let mut masks: std::collections::HashMap<String, Hash32> = Default::default();
             reader.scan(manifest.covered_seq, next_seq, |seq, rec| {
                 replayed += 1;
                 let ctx = contexts.get(rec.ctx);
@@ -259,7 +260,7 @@ impl Gate {
                             "ADMIT receipt without context, event id or bus position",
                         ));
                     };
-                    let (Some(class), Some(topic), Some(run)) = (
+                    let (Some(class), Some(topic), Some(_)) = (
                         ctx.event_class.as_deref(),
                         ctx.topic.as_deref(),
                         ctx.platform_run_id(),
@@ -270,7 +271,10 @@ impl Gate {
                             "ADMIT receipt of an unknown event type",
                         ));
                     };
-                    admits.push((dedupe_key(run, class, id), seq));
+                    let mask = masks
+                        .entry(class.to_string())
+                        .or_insert_with(|| class_mask(class));
+                    admits.push((index_key(mask, id), seq));
                     let wm = recorder.watermarks.entry(topic.to_string()).or_default();
                     let e = wm.entry(eb.partition).or_insert(0);
                     *e = (*e).max(eb.offset + 1);

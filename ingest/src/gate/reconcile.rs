@@ -27,7 +27,7 @@ use super::decide::Decider;
 use super::record::Recorder;
 use super::start::StartOffsets;
 use crate::error::{IngestError, Result, SinkError};
-use crate::ids::{dedupe_key, parse_hex32, receipt_id_bytes};
+use crate::ids::{class_mask, index_key, parse_hex32, receipt_id_bytes};
 use crate::json::top_level_span;
 use crate::reason::Decision;
 use crate::receipts::context::pins_from_envelope;
@@ -173,9 +173,9 @@ fn restore(
     let event_id = text("event_id")
         .and_then(parse_hex32)
         .ok_or_else(|| bad("no event_id"))?;
-    let run = text("platform_run_id").ok_or_else(|| bad("no platform_run_id"))?;
+    text("platform_run_id").ok_or_else(|| bad("no platform_run_id"))?;
     top_level_span(value, "payload").ok_or_else(|| bad("no payload"))?;
-    let key = dedupe_key(run, output.event_class, &event_id);
+    let key = index_key(&class_mask(output.event_class), &event_id);
     let ts = text("ts_utc").and_then(parse_rfc3339_micros);
     let ctx = decider
         .contexts

@@ -28,7 +28,7 @@ use serde_json::json;
 use sluice_storage::timefmt::format_rfc3339_micros;
 
 use super::decide::{DecidedBatch, FlushDone, FlushJob, OrigRef, RowDecision};
-use super::manifest::{Manifest, Watermarks, MANIFEST_FORMAT, VERSION};
+use super::manifest::{Manifest, Watermarks, MANIFEST_FORMAT, MANIFEST_VERSION};
 use crate::bus_payload::payload_hashes;
 use crate::error::{IngestError, Result};
 use crate::ids::{hex32_string, receipt_id_bytes, Hash32};
@@ -170,7 +170,7 @@ impl FlushWork {
         index.rid_runs.add(self.receipt_ids)?;
         let manifest = Manifest {
             format: MANIFEST_FORMAT.into(),
-            version: VERSION,
+            version: MANIFEST_VERSION,
             covered_seq: self.covered_seq,
             quarantine_durable: self.quarantine_durable,
             dedupe_runs: index.dedupe_runs.names(),

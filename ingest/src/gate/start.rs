@@ -99,7 +99,7 @@ impl StartOffsets {
             });
         }
         let v: serde_json::Value = read_json(&path)?;
-        check_version(&path, &v, START_FORMAT)?;
+        check_version(&path, &v, START_FORMAT, VERSION)?;
         let f: StartFile =
             serde_json::from_value(v).map_err(|e| IngestError::corrupt(&path, 0, e.to_string()))?;
         Ok(StartOffsets {

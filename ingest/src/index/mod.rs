@@ -1,13 +1,13 @@
 //! The gate's on-disk key indexes: a small LSM of sorted runs plus an in-memory memtable and,
 //! for dedupe, a Bloom filter. Two instances:
 //!
-//! - `dedupe`: dedupe key -> receipt seq of the event's ADMIT receipt (whose record holds the
-//!   payload hash and bus position);
+//! - `dedupe`: index key ([`crate::ids::index_key`]: event id XOR the class's mask) ->
+//!   receipt seq of the event's ADMIT receipt (whose record holds the bus position);
 //! - `receipt_ids`: receipt id (16 bytes, zero-padded) -> seq of the newest DUPLICATE or
 //!   QUARANTINE receipt with that id (for `sluice ingest lookup`).
 //!
 //! ```text
-//!   lookup(key):  memtable ──hit──> seq + payload hash            (recent, in memory)
+//!   lookup(key):  memtable ──hit──> seq                           (recent, in memory)
 //!                    │ miss
 //!                 frozen memtable (being flushed) ──hit──> same
 //!                    │ miss
