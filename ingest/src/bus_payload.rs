@@ -28,7 +28,8 @@ pub fn payload_hash_of(value: &[u8]) -> Option<Hash32> {
     Some(payload_hash(&event_type, &value[payload?]))
 }
 
-fn invalid(topic: &str, partition: u32, offset: u64, why: &str) -> IngestError {
+/// `IG_BUS_RECORD_INVALID`: the record at `offset` is not what a gate wrote (`why`).
+pub(crate) fn invalid(topic: &str, partition: u32, offset: u64, why: &str) -> IngestError {
     IngestError::Sink {
         topic: topic.to_string(),
         source: SinkError {

@@ -47,13 +47,12 @@ pub struct ReconcileReport {
 }
 
 fn bad_record(topic: &str, partition: u32, offset: u64, why: &str) -> IngestError {
-    IngestError::Sink {
-        topic: topic.to_string(),
-        source: SinkError {
-            code: "IG_BUS_RECORD_INVALID",
-            message: format!("{topic}/{partition} offset {offset} is not a gate envelope: {why}"),
-        },
-    }
+    crate::bus_payload::invalid(
+        topic,
+        partition,
+        offset,
+        &format!("is not a gate envelope: {why}"),
+    )
 }
 
 /// Bring receipts and index up to the bus (see the module doc).
