@@ -75,12 +75,26 @@ pub fn event_id(output_id: &str, primary_key: &[&str], pins: [&str; 4]) -> Hash3
     h.finalize().into()
 }
 
-/// The mask of an event class in the dedupe index's keys ([`index_key`]).
+/// The mask of an event class in the dedupe index's keys ([`index_key`]):
+/// `sha256("sluice-dedupe-index-v2:" + event_class)`, computed once per known class.
 pub fn class_mask(event_class: &str) -> Hash32 {
-    let mut h = Sha256::new();
-    h.update(b"sluice-dedupe-index-v2:");
-    h.update(event_class.as_bytes());
-    h.finalize().into()
+    fn compute(event_class: &str) -> Hash32 {
+        let mut h = Sha256::new();
+        h.update(b"sluice-dedupe-index-v2:");
+        h.update(event_class.as_bytes());
+        h.finalize().into()
+    }
+    static KNOWN: std::sync::OnceLock<Vec<(&'static str, Hash32)>> = std::sync::OnceLock::new();
+    let known = KNOWN.get_or_init(|| {
+        sluice_storage::outputs::OUTPUTS
+            .iter()
+            .map(|o| (o.event_class, compute(o.event_class)))
+            .collect()
+    });
+    match known.iter().find(|(c, _)| *c == event_class) {
+        Some((_, mask)) => *mask,
+        None => compute(event_class),
+    }
 }
 
 /// The key of an event in the gate's dedupe index: its event id XOR its class's mask.

@@ -16,6 +16,7 @@
 //! DUPLICATE's from the bus record at its `eb_ref` (one positioned read through the bus
 //! index).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde_json::{json, Value};
@@ -95,15 +96,31 @@ impl Lookup {
 
     /// Fill in the payload hashes of `found`'s ADMIT and DUPLICATE receipts from the
     /// records at their `eb_ref` on `sink` (the bus the run wrote to).
+    /// An event's ADMIT and DUPLICATE name the same record: it is read once.
     pub fn payload_hashes_from_bus(&self, found: &mut Found, sink: &mut dyn Sink) -> Result<()> {
-        for (r, v) in found.records.iter().zip(found.receipts.iter_mut()) {
-            let topic = self.contexts.get(r.ctx).and_then(|c| c.topic.as_deref());
-            let (Some(eb), Some(topic)) = (r.eb, topic) else {
-                continue;
-            };
-            let hashes =
-                crate::bus_payload::payload_hashes(sink, topic, eb.partition, &[eb.offset])?;
-            v["payload_hash"] = Value::String(hex32_string(&hashes[&eb.offset]));
+        let at: Vec<Option<(&str, u32, u64)>> = found
+            .records
+            .iter()
+            .map(|r| {
+                let topic = self.contexts.get(r.ctx)?.topic.as_deref()?;
+                let eb = r.eb?;
+                Some((topic, eb.partition, eb.offset))
+            })
+            .collect();
+        let mut wanted: BTreeMap<(&str, u32), Vec<u64>> = BTreeMap::new();
+        for &(topic, partition, offset) in at.iter().flatten() {
+            wanted.entry((topic, partition)).or_default().push(offset);
+        }
+        let mut hashes = BTreeMap::new();
+        for ((topic, partition), offsets) in wanted {
+            let found = crate::bus_payload::payload_hashes(sink, topic, partition, &offsets)?;
+            hashes.insert((topic, partition), found);
+        }
+        for (v, at) in found.receipts.iter_mut().zip(at) {
+            if let Some((topic, partition, offset)) = at {
+                v["payload_hash"] =
+                    Value::String(hex32_string(&hashes[&(topic, partition)][&offset]));
+            }
         }
         Ok(())
     }

@@ -33,7 +33,7 @@
 //! ```text
 //!  RecordBatch ──bind columns once──> per row: checks, id text, envelope bytes, key text
 //!                                                   │
-//!        pairs (0,1) (2,3) ... ─> event ids ─> dedupe keys, partitions ─> EnvelopeBatch
+//!        pairs (0,1) (2,3) ... ─> event ids ─> partitions; index keys ─> EnvelopeBatch
 //! ```
 
 use std::sync::Arc;
@@ -182,8 +182,6 @@ pub struct EnvelopeBuilder {
     after_scenario_id: Vec<u8>,
     /// `{"event_type":"<id>","payload":`
     hash_prefix: Vec<u8>,
-    /// `platform_run_id:event_class:`, the dedupe key's constant prefix: its whole blocks
-    /// absorbed, and the rest.
     /// The class's mask of the dedupe index's keys.
     key_mask: Hash32,
     /// What the last batch's schema implied (kept while the schema repeats: `--merge`

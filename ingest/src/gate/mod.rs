@@ -43,7 +43,7 @@ use sluice_storage::outputs::OutputSpec;
 
 use crate::envelope::RunContext;
 use crate::error::{IngestError, Result};
-use crate::ids::{class_mask, index_key, Hash32};
+use crate::ids::{class_mask, index_key};
 use crate::index::filter::{BlockedBloom, BITS_PER_KEY};
 use crate::index::memtable::{MemEntry, MemTable, ENTRY_BYTES};
 use crate::index::RunSet;
@@ -247,7 +247,6 @@ impl Gate {
         {
             let (contexts, reader) = (&decider.contexts, &decider.reader);
             let mut admits = Vec::new();
-            let mut masks: std::collections::HashMap<String, Hash32> = Default::default();
             reader.scan(manifest.covered_seq, next_seq, |seq, rec| {
                 replayed += 1;
                 let ctx = contexts.get(rec.ctx);
@@ -271,10 +270,7 @@ impl Gate {
                             "ADMIT receipt of an unknown event type",
                         ));
                     };
-                    let mask = masks
-                        .entry(class.to_string())
-                        .or_insert_with(|| class_mask(class));
-                    admits.push((index_key(mask, id), seq));
+                    admits.push((index_key(&class_mask(class), id), seq));
                     let wm = recorder.watermarks.entry(topic.to_string()).or_default();
                     let e = wm.entry(eb.partition).or_insert(0);
                     *e = (*e).max(eb.offset + 1);

@@ -10,11 +10,11 @@
 //! [`super::start`], 0 on the file bus) to the bus end are read back; a partition the run
 //! has no start offset for was never written by it and is skipped, and on a shared bus a
 //! record naming another `platform_run_id` is passed over. Each other record read gets the
-//! ADMIT receipt the crash lost, and its dedupe key enters the index, so a resumed replay that sends the
-//! event again gets DUPLICATE instead of a second copy on the bus. Keys and hashes are
-//! recomputed from the stored envelope: the dedupe key from `platform_run_id`, the class
-//! and `event_id` (an ADMIT receipt does not store the payload hash: the record has it,
-//! [`crate::bus_payload`]).
+//! ADMIT receipt the crash lost, and its index key enters the index, so a resumed replay that sends the
+//! event again gets DUPLICATE instead of a second copy on the bus. The key is recomputed
+//! from the stored envelope's class and `event_id` ([`crate::ids::index_key`]); an ADMIT
+//! receipt stores neither its payload hash (the record has it, [`crate::bus_payload`])
+//! nor its receipt id (derived from the event id).
 //!
 //! A bus that ends *before* a watermark lost records that receipts vouch for:
 //! `IG_BUS_BEHIND`, nothing is modified.
@@ -27,7 +27,7 @@ use super::decide::Decider;
 use super::record::Recorder;
 use super::start::StartOffsets;
 use crate::error::{IngestError, Result, SinkError};
-use crate::ids::{class_mask, index_key, parse_hex32, receipt_id_bytes};
+use crate::ids::{class_mask, index_key, parse_hex32};
 use crate::json::top_level_span;
 use crate::reason::Decision;
 use crate::receipts::context::pins_from_envelope;
@@ -193,7 +193,8 @@ fn restore(
         ctx,
         ts,
         event_id: Some(event_id),
-        receipt_id: receipt_id_bytes(Decision::Admit, &crate::ids::hex32_string(&event_id)),
+        // ADMIT receipt ids are derived from the event id when rendered.
+        receipt_id: [0; 16],
         eb: Some(EbPos { partition, offset }),
         quarantine: None,
     })

@@ -316,50 +316,50 @@ impl Recorder {
         // The group before is durable on the bus by now, or nearly: write its receipts
         // before this group reads any (a duplicate may point into it).
         self.settle()?;
-        // 2. Payload comparisons: each SEEN row's original, its bus position and hash.
-        let resolve = |r: &OrigRef| -> Result<Option<EbPos>> {
-            let seq = match *r {
-                OrigRef::Known(eb) => return Ok(Some(eb)),
-                OrigRef::Pending(seq) => seq,
-            };
-            for (k, b) in group.iter().enumerate() {
-                if seq >= b.first_seq && seq < b.first_seq + b.rows.len() as u64 {
-                    let i = (seq - b.first_seq) as usize;
-                    let o = offsets[k][i];
-                    return Ok((o != u64::MAX).then(|| EbPos {
-                        partition: b.env.rows[i].partition,
-                        offset: o,
-                    }));
-                }
-            }
-            Ok(self.reader.read(seq)?.eb)
+        // 2. Payload comparisons: each SEEN row's original, its bus position and, when it
+        // is in this group, its hash (the others' are read from the bus below).
+        let in_group = |seq: u64| {
+            group.iter().enumerate().find_map(|(k, b)| {
+                let i = usize::try_from(seq.checked_sub(b.first_seq)?).ok()?;
+                (i < b.rows.len()).then_some((k, i))
+            })
         };
         let mut origs: HashMap<(usize, usize), (EbPos, Option<Hash32>)> = HashMap::new();
         let mut on_bus: BTreeMap<(&'static str, u32), Vec<u64>> = BTreeMap::new();
         for (k, b) in group.iter().enumerate() {
             for (i, d) in b.rows.iter().enumerate() {
-                let RowDecision::Seen(orig) = d else { continue };
-                let in_group = match *orig {
-                    OrigRef::Pending(seq) => group.iter().find_map(|o| {
-                        let j = seq.checked_sub(o.first_seq)? as usize;
-                        (j < o.rows.len()).then(|| o.env.payload_hash(j))
-                    }),
-                    OrigRef::Known(_) => None,
+                let RowDecision::Seen(orig) = *d else {
+                    continue;
                 };
-                let eb = resolve(orig)?.ok_or_else(|| {
+                let (eb, hash) = match orig {
+                    OrigRef::Known(eb) => (Some(eb), None),
+                    OrigRef::Pending(seq) => match in_group(seq) {
+                        Some((ok, oi)) => {
+                            let o = offsets[ok][oi];
+                            let eb = (o != u64::MAX).then(|| EbPos {
+                                partition: group[ok].env.rows[oi].partition,
+                                offset: o,
+                            });
+                            (eb, Some(group[ok].env.payload_hash(oi)))
+                        }
+                        // An earlier group's: settled above, so its receipt is written.
+                        None => (self.reader.read(seq)?.eb, None),
+                    },
+                };
+                let eb = eb.ok_or_else(|| {
                     IngestError::corrupt(
                         self.reader.path(),
                         0,
                         format!("the original of {orig:?} has no bus position"),
                     )
                 })?;
-                if in_group.is_none() {
+                if hash.is_none() {
                     on_bus
                         .entry((b.output.topic, eb.partition))
                         .or_default()
                         .push(eb.offset);
                 }
-                origs.insert((k, i), (eb, in_group));
+                origs.insert((k, i), (eb, hash));
             }
         }
         let mut bus_hashes: HashMap<(&'static str, u32), HashMap<u64, Hash32>> = HashMap::new();

@@ -82,7 +82,7 @@ pub struct ReceiptLog {
     file: File,
     next_seq: u64,
     /// Durable receipts leave the page cache behind a window (`sluice_bus::sync`): a
-    /// replay writes 128 bytes per event and reads them back only for lookups. Shared
+    /// replay writes 64 bytes per event and reads them back only for lookups. Shared
     /// with the log's [`ReceiptSync`] handles.
     drop_behind: Arc<Mutex<DropBehind>>,
 }
