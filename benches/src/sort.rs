@@ -224,6 +224,20 @@ fn reset_scratch(scratch: &Path) -> Result<(), BenchError> {
     std::fs::create_dir_all(scratch).map_err(|e| BenchError::io(scratch, e))
 }
 
+/// The caveat of a busy machine at the start. Other processes' CPU during each run (from
+/// `/proc/stat`) is the precise signal; the load average also counts this process's own
+/// earlier work (the replay section before the sort in `sluice bench report`), so it only
+/// speaks when that measurement is missing.
+fn load_note(loadavg: Option<[f64; 3]>, nproc: usize, others_measured: bool) -> Option<String> {
+    let [one, _, _] = loadavg?;
+    (!others_measured && one > 0.5 * nproc as f64).then(|| {
+        format!(
+            "the machine was busy at the start (1-minute load {one:.2} on {nproc} threads): \
+             treat the times as preliminary"
+        )
+    })
+}
+
 /// Caveats a reader of the numbers must see.
 fn notes(
     cfg: &SortBenchConfig,
@@ -239,15 +253,10 @@ fn notes(
             cfg.sluice_build
         ));
     }
-    if let Some([one, _, _]) = machine.loadavg {
-        if one > 0.5 * machine.nproc as f64 {
-            notes.push(format!(
-                "the machine was busy at the start (1-minute load {one:.2} on {} threads): \
-                 treat the times as preliminary",
-                machine.nproc
-            ));
-        }
-    }
+    let others_measured = rows
+        .iter()
+        .any(|r| render::others_share(r, machine.nproc).is_some());
+    notes.extend(load_note(machine.loadavg, machine.nproc, others_measured));
     let busiest = rows
         .iter()
         .filter_map(|r| render::others_share(r, machine.nproc).map(|p| (p, &r.name)))
@@ -273,4 +282,18 @@ fn notes(
             .to_string(),
     );
     notes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::load_note;
+
+    #[test]
+    fn a_busy_start_is_noted_only_without_a_measurement_of_others_cpu() {
+        let busy = Some([1.31, 1.0, 0.9]);
+        assert!(load_note(busy, 2, false).is_some_and(|n| n.contains("1.31")));
+        assert_eq!(load_note(busy, 2, true), None);
+        assert_eq!(load_note(Some([0.9, 0.5, 0.4]), 2, false), None);
+        assert_eq!(load_note(None, 2, false), None);
+    }
 }
