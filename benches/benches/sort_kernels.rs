@@ -32,25 +32,13 @@ use arrow_array::{
 };
 use arrow_schema::{DataType, Field, Schema};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sluice_benches::rng::SplitMix;
 use sluice_sort::key::{pack, times};
 use sluice_sort::keytext::TsFormatter;
 use sluice_sort::merge::{gather_chunk, Entry, Merger, Source};
 use sluice_sort::radix::{sort_by_u64, sort_ties};
 use sluice_sort::read::Chunk;
 use sluice_storage::timefmt::format_rfc3339_micros;
-
-/// A small seeded PRNG (splitmix64): the same data on every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// 2026-01-01T00:00:00Z in micros: the generated times spread over the following day.
 const DAY0: i64 = 1_767_225_600_000_000;
@@ -59,7 +47,7 @@ const DAY: u64 = 86_400_000_000;
 /// `n` times within one day, at 10 ms resolution (so there are ties, as in engine outputs).
 fn random_times(rng: &mut SplitMix, n: usize) -> Vec<i64> {
     (0..n)
-        .map(|_| DAY0 + ((rng.next() % DAY) / 10_000 * 10_000) as i64)
+        .map(|_| DAY0 + ((rng.next_u64() % DAY) / 10_000 * 10_000) as i64)
         .collect()
 }
 
@@ -123,7 +111,7 @@ fn radix(c: &mut Criterion) {
     let window: Vec<Entry> = (0..WINDOW)
         .map(|i| {
             let k = pack(
-                DAY0 + (rng.next() % 300_000_000) as i64,
+                DAY0 + (rng.next_u64() % 300_000_000) as i64,
                 (i % 40) as u32,
                 i as u64,
             );
@@ -191,16 +179,16 @@ fn sources(chunks: usize, rows: usize) -> (Vec<Chunk>, Arc<Schema>) {
                 .collect();
             let columns: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from_iter_values(
-                    (0..rows).map(|_| rng.next() as i64 % 1_000_000),
+                    (0..rows).map(|_| rng.next_u64() as i64 % 1_000_000),
                 )),
                 Arc::new(StringArray::from_iter_values(
                     t.iter().map(|&m| format_rfc3339_micros(m)),
                 )),
                 Arc::new(UInt32Array::from_iter_values(
-                    (0..rows).map(|_| (rng.next() % 64) as u32),
+                    (0..rows).map(|_| (rng.next_u64() % 64) as u32),
                 )),
                 Arc::new(BooleanArray::from_iter(
-                    (0..rows).map(|_| Some(rng.next().is_multiple_of(2))),
+                    (0..rows).map(|_| Some(rng.next_u64().is_multiple_of(2))),
                 )),
             ];
             let batch = RecordBatch::try_new(schema.clone(), columns).expect("bench batch");
@@ -292,7 +280,7 @@ fn traffic_batch(n: usize) -> RecordBatch {
         (
             "flow_id",
             Arc::new(Int64Array::from_iter_values(
-                (0..n).map(|_| rng.next() as i64 >> 20),
+                (0..n).map(|_| rng.next_u64() as i64 >> 20),
             )),
         ),
         (
@@ -312,7 +300,7 @@ fn traffic_batch(n: usize) -> RecordBatch {
         (
             "amount",
             Arc::new(Float64Array::from_iter_values(
-                (0..n).map(|_| (rng.next() % 100_000) as f64 / 100.0),
+                (0..n).map(|_| (rng.next_u64() % 100_000) as f64 / 100.0),
             )),
         ),
         (

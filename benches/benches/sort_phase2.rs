@@ -29,6 +29,7 @@ use arrow_schema::{DataType, Field, Schema};
 use arrow_select::concat::concat;
 use arrow_select::take::take;
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use sluice_benches::rng::SplitMix;
 use sluice_sort::key::pack;
 use sluice_sort::merge::{gather_chunk, Entry, MergedChunk, Merger, Piece, Source, WINDOW_ROWS};
 use sluice_sort::radix::{sort_by_u64, sort_ties};
@@ -37,19 +38,6 @@ use sluice_sort::read::Chunk;
 const CHUNKS: usize = 96;
 const CHUNK_ROWS: usize = 64 * 1024;
 const ROW_GROUP: usize = 128 * 1024;
-
-/// A small seeded PRNG (splitmix64): the same data on every run.
-struct SplitMix(u64);
-
-impl SplitMix {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-}
 
 /// 2026-01-01T00:00:00Z in micros.
 const DAY0: i64 = 1_767_225_600_000_000;
@@ -73,26 +61,26 @@ fn chunks() -> Vec<Chunk> {
         .map(|f| {
             let keys: Vec<u128> = (0..CHUNK_ROWS)
                 .map(|r| {
-                    let t = DAY0 + ((rng.next() % DAY) / 10_000 * 10_000) as i64;
+                    let t = DAY0 + ((rng.next_u64() % DAY) / 10_000 * 10_000) as i64;
                     pack(t, f as u32, r as u64)
                 })
                 .collect();
             let n = CHUNK_ROWS;
             let columns: Vec<ArrayRef> = vec![
                 Arc::new(Int64Array::from_iter_values(
-                    (0..n).map(|_| (rng.next() % 1_000_000_000) as i64),
+                    (0..n).map(|_| (rng.next_u64() % 1_000_000_000) as i64),
                 )),
                 Arc::new(Int64Array::from_iter_values(
-                    (0..n).map(|_| (rng.next() % 20) as i64),
+                    (0..n).map(|_| (rng.next_u64() % 20) as i64),
                 )),
                 Arc::new(UInt32Array::from_iter_values(
-                    (0..n).map(|_| (rng.next() % 6) as u32),
+                    (0..n).map(|_| (rng.next_u64() % 6) as u32),
                 )),
                 Arc::new(Float64Array::from_iter_values(
-                    (0..n).map(|_| (rng.next() % 100_000) as f64 / 100.0),
+                    (0..n).map(|_| (rng.next_u64() % 100_000) as f64 / 100.0),
                 )),
                 Arc::new(BooleanArray::from_iter(
-                    (0..n).map(|_| Some(rng.next().is_multiple_of(50))),
+                    (0..n).map(|_| Some(rng.next_u64().is_multiple_of(50))),
                 )),
             ];
             Chunk {
@@ -233,6 +221,23 @@ fn partition_chunk(c: Chunk, split: &[u128], finder: &Finder<'_>) -> Partitioned
     }
 }
 
+/// `keys` in order as merge entries whose payload is the key's index, as the merge's
+/// window sort orders them (radix sort on the time, then ties by the tie-break half).
+fn sorted_entries(keys: &[u128], scratch: &mut Vec<Entry>) -> Vec<Entry> {
+    let mut entries: Vec<Entry> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, &k)| Entry {
+            time: (k >> 64) as u64,
+            tie: k as u64,
+            payload: i as u64,
+        })
+        .collect();
+    sort_by_u64(&mut entries, scratch, |e| e.time);
+    sort_ties(&mut entries, |e| e.time, |e| e.tie);
+    entries
+}
+
 /// The prototype: partition each chunk by key range, then sort and gather each range.
 fn partitioned(
     input: Vec<Chunk>,
@@ -260,17 +265,7 @@ fn partitioned(
         if scatter {
             // The bucket's slices are pieces: sort their keys, then the merge's scatter
             // gather reads each piece sequentially into its output positions.
-            let mut entries: Vec<Entry> = keys
-                .iter()
-                .enumerate()
-                .map(|(i, &k)| Entry {
-                    time: (k >> 64) as u64,
-                    tie: k as u64,
-                    payload: i as u64,
-                })
-                .collect();
-            sort_by_u64(&mut entries, &mut scratch, |e| e.time);
-            sort_ties(&mut entries, |e| e.time, |e| e.tie);
+            let entries = sorted_entries(&keys, &mut scratch);
             let mut out_pos = vec![0u32; entries.len()];
             for (i, e) in entries.iter().enumerate() {
                 out_pos[e.payload as usize] = i as u32;
@@ -303,17 +298,7 @@ fn partitioned(
                 concat(&refs).expect("concat")
             })
             .collect();
-        let mut entries: Vec<Entry> = keys
-            .iter()
-            .enumerate()
-            .map(|(i, &k)| Entry {
-                time: (k >> 64) as u64,
-                tie: k as u64,
-                payload: i as u64,
-            })
-            .collect();
-        sort_by_u64(&mut entries, &mut scratch, |e| e.time);
-        sort_ties(&mut entries, |e| e.time, |e| e.tie);
+        let entries = sorted_entries(&keys, &mut scratch);
         let idx = UInt32Array::from_iter_values(entries.iter().map(|e| e.payload as u32));
         let sorted: Vec<ArrayRef> = cols
             .iter()

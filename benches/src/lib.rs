@@ -19,6 +19,7 @@ pub mod machine;
 pub mod proc;
 pub mod replay;
 pub mod report;
+pub mod rng;
 pub mod sort;
 pub mod sort_s3;
 pub mod space;
