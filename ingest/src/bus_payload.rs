@@ -1,7 +1,7 @@
 //! Payload hashes of records on the bus: what an ADMIT receipt does not store.
 //!
 //! The gate admits an event by appending its envelope; the receipt names the record
-//! (`eb_ref`) and leaves the payload hash out (`crate::receipts::record`, flag 16). The
+//! (`eb_ref`) and does not store the payload hash (`crate::receipts::record`). The
 //! hash is a function of the record: sha256 of `{"event_type":…,"payload":…,
 //! "schema_version":"v1"}` over the payload's bytes exactly as stored (the gate writes them
 //! canonical, so nothing is re-serialised and no float can change). Readers that need it

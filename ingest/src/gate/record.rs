@@ -17,7 +17,7 @@
 //!    payload hash in either: the bus record has it);
 //! 5. the watermarks move past the appended offsets.
 //!
-//! A crash between 1 and 3 leaves bus records without receipts; the next open finds them
+//! A crash between 1 and 4 leaves bus records without receipts; the next open finds them
 //! past the watermarks and writes their receipts (`super::reconcile`).
 
 use std::collections::{BTreeMap, HashMap};

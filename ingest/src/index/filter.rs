@@ -36,7 +36,7 @@ impl BlockedBloom {
     pub fn with_bytes(bytes: u64) -> Self {
         let blocks = (bytes / 64).max(1);
         BlockedBloom {
-            words: super::memtable::written_zeros(blocks as usize * BLOCK_WORDS),
+            words: super::written_zeros(blocks as usize * BLOCK_WORDS),
             blocks,
         }
     }

@@ -72,20 +72,6 @@ pub fn prefetch<T>(p: *const T) {
     let _ = p;
 }
 
-/// `n` zeros written now, not allocated zeroed. A zeroed allocation maps the shared zero
-/// page on the first read of each page and copies it on the first write, and that copy
-/// changes a mapping other threads may have cached: a TLB shootdown (an interrupt to the
-/// other core) per page. Tables probed before they are written (tags, Bloom filters) hit
-/// exactly that, at random, in the deciding thread (`perf`: `do_wp_page` ->
-/// `flush_tlb_mm_range` under `MemTable::insert`). Writing the zeros at allocation faults
-/// each page in once, sequentially, with no shootdown.
-#[allow(clippy::slow_vector_initialization)] // `vec![0; n]` is the zeroed allocation avoided here
-pub fn written_zeros(n: usize) -> Vec<u64> {
-    let mut v = Vec::with_capacity(n);
-    v.resize(n, 0);
-    v
-}
-
 impl MemTable {
     /// A table for at least `entries` keys (slots: the next power of two of 4/3 of that).
     pub fn with_capacity(entries: usize) -> Self {
@@ -109,7 +95,7 @@ impl MemTable {
             entry: MemEntry { seq: 0 },
         };
         MemTable {
-            tags: written_zeros(slots),
+            tags: super::written_zeros(slots),
             slots: vec![empty; slots],
             shift: 64 - slots.trailing_zeros(),
             len: 0,

@@ -189,6 +189,20 @@ pub fn remove_files(paths: &[PathBuf]) -> Result<()> {
     Ok(())
 }
 
+/// `n` zeros written now, not allocated zeroed. A zeroed allocation maps the shared zero
+/// page on the first read of each page and copies it on the first write, and that copy
+/// changes a mapping other threads may have cached: a TLB shootdown (an interrupt to the
+/// other core) per page. Tables probed before they are written (tags, Bloom filters) hit
+/// exactly that, at random, in the deciding thread (`perf`: `do_wp_page` ->
+/// `flush_tlb_mm_range` under `MemTable::insert`). Writing the zeros at allocation faults
+/// each page in once, sequentially, with no shootdown.
+#[allow(clippy::slow_vector_initialization)] // `vec![0; n]` is the zeroed allocation avoided here
+pub(crate) fn written_zeros(n: usize) -> Vec<u64> {
+    let mut v = Vec::with_capacity(n);
+    v.resize(n, 0);
+    v
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
