@@ -11,10 +11,11 @@
 //!  GlobalDict values: ["a","b"]            (append-only; frozen when the output is written)
 //! ```
 //!
-//! At output the codes become a `DictionaryArray<UInt32>` over [`GlobalDict::values`]; the
-//! parquet encoder interns values, not codes, so the bytes do not depend on code numbering.
+//! At output the codes become a `DictionaryArray<UInt32>` over [`GlobalDict::values`] (or,
+//! for a dictionary larger than the row group, the decoded values: `repr::codes_to_output`);
+//! the parquet encoder interns values, not codes, so the bytes do not depend on code
+//! numbering.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use arrow_array::cast::AsArray;
@@ -23,15 +24,105 @@ use arrow_array::{
 };
 use arrow_buffer::{NullBuffer, ScalarBuffer};
 use arrow_schema::DataType;
+use sluice_storage::digest::hash_bytes;
 
 /// Code of a dictionary slot that holds null (kept out of the global dictionary).
 const NULL_CODE: u32 = u32::MAX;
 
-#[derive(Default)]
+/// Open-addressing slot that holds no code (codes stay below `u32::MAX`, [`NULL_CODE`]).
+const EMPTY: u64 = u64::MAX;
+
+/// A table slot: the high 32 bits of the value's hash above its code, so a probe rejects
+/// a different value without reading anything but the slot.
+fn slot(h: u64, code: u32) -> u64 {
+    (h & !0xffff_ffff) | u64::from(code)
+}
+
+/// The distinct values and their hash table. Values live back to back in one buffer (no
+/// allocation per value: a dictionary of millions of user ids is a handful of vectors,
+/// each value stored once, freed in one go), found through a linear-probing table of
+/// slots ([`slot`]); each code's full hash is kept for growing the table without reading
+/// any value again.
 struct Inner {
-    codes: HashMap<Box<[u8]>, u32>,
-    values: Vec<Box<[u8]>>,
-    bytes: usize,
+    /// Value `c` is `bytes[offsets[c]..offsets[c + 1]]`.
+    bytes: Vec<u8>,
+    offsets: Vec<usize>,
+    /// `hashes[c]`: the hash of value `c`.
+    hashes: Vec<u64>,
+    /// [`slot`]s by hash, [`EMPTY`] where free; a power of two, at most half full.
+    slots: Vec<u64>,
+    /// Per-process seed, so crafted values cannot be made to collide in advance.
+    seed: u64,
+}
+
+impl Inner {
+    fn new() -> Self {
+        use std::hash::BuildHasher;
+        Inner {
+            bytes: Vec::new(),
+            offsets: vec![0],
+            hashes: Vec::new(),
+            slots: vec![EMPTY; 64],
+            seed: std::collections::hash_map::RandomState::new().hash_one(0x5eed_u64),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.hashes.len()
+    }
+
+    fn value(&self, code: usize) -> &[u8] {
+        &self.bytes[self.offsets[code]..self.offsets[code + 1]]
+    }
+
+    /// The code of `v`, interning it if new.
+    fn intern(&mut self, v: &[u8]) -> u32 {
+        let h = hash_bytes(self.seed, v);
+        let tag = h & !0xffff_ffff;
+        let mask = self.slots.len() - 1;
+        let mut i = h as usize & mask;
+        loop {
+            let s = self.slots[i];
+            if s == EMPTY {
+                break;
+            }
+            if s & !0xffff_ffff == tag && self.value((s as u32) as usize) == v {
+                return s as u32;
+            }
+            i = (i + 1) & mask;
+        }
+        let c = self.len() as u32;
+        self.bytes.extend_from_slice(v);
+        self.offsets.push(self.bytes.len());
+        self.hashes.push(h);
+        // Published last: a code in the table always has its value and hash.
+        self.slots[i] = slot(h, c);
+        if self.len() * 2 > self.slots.len() {
+            self.grow();
+        }
+        c
+    }
+
+    /// Double the table and re-place every code by its kept hash.
+    fn grow(&mut self) {
+        let mut slots = vec![EMPTY; self.slots.len() * 2];
+        let mask = slots.len() - 1;
+        for (c, &h) in self.hashes.iter().enumerate() {
+            let mut i = h as usize & mask;
+            while slots[i] != EMPTY {
+                i = (i + 1) & mask;
+            }
+            slots[i] = slot(h, c as u32);
+        }
+        self.slots = slots;
+    }
+
+    /// Heap bytes held.
+    fn heap_bytes(&self) -> usize {
+        self.bytes.capacity()
+            + (self.offsets.capacity() + self.hashes.capacity()) * 8
+            + self.slots.len() * 8
+    }
 }
 
 /// The shared dictionary of one column.
@@ -80,13 +171,13 @@ impl GlobalDict {
     pub fn new(value_type: DataType) -> Arc<Self> {
         Arc::new(GlobalDict {
             value_type,
-            inner: Mutex::new(Inner::default()),
+            inner: Mutex::new(Inner::new()),
         })
     }
 
     /// Distinct values so far.
     pub fn len(&self) -> usize {
-        self.lock().values.len()
+        self.lock().len()
     }
 
     /// Whether no value has been interned yet.
@@ -96,13 +187,13 @@ impl GlobalDict {
 
     /// Bytes of distinct values so far (for the memory budget).
     pub fn bytes(&self) -> usize {
-        let inner = self.lock();
-        inner.bytes + inner.values.len() * 48
+        self.lock().heap_bytes()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A panic while holding the lock cannot leave the map inconsistent with `values`
-        // (both are updated together below), so a poisoned lock is still usable.
+        // A panic while holding the lock cannot leave the table naming a code whose value
+        // is not stored (`Inner::intern` publishes the code last), so a poisoned lock is
+        // still usable.
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -114,16 +205,7 @@ impl GlobalDict {
                 if values.is_null(i) {
                     return NULL_CODE;
                 }
-                let v = value_bytes(values, i);
-                if let Some(&c) = inner.codes.get(v) {
-                    return c;
-                }
-                let c = inner.values.len() as u32;
-                let boxed: Box<[u8]> = v.into();
-                inner.bytes += boxed.len();
-                inner.values.push(boxed.clone());
-                inner.codes.insert(boxed, c);
-                c
+                inner.intern(value_bytes(values, i))
             })
             .collect()
     }
@@ -171,20 +253,15 @@ impl GlobalDict {
     /// The distinct values, in code order, as an array of the column's value type.
     pub fn values(&self) -> ArrayRef {
         let inner = self.lock();
-        let it = inner.values.iter().map(|v| v.as_ref());
+        let it = (0..inner.len()).map(|c| inner.value(c));
         // Values came from arrays of this very type (strings were valid UTF-8 there); the
-        // lossy conversion never changes them.
-        let strs = || {
-            inner
-                .values
-                .iter()
-                .map(|v| String::from_utf8_lossy(v).into_owned())
-        };
+        // lossy conversion borrows them unchanged.
+        let strs = it.clone().map(String::from_utf8_lossy);
         match self.value_type {
-            DataType::LargeUtf8 => Arc::new(LargeStringArray::from_iter_values(strs())),
+            DataType::LargeUtf8 => Arc::new(LargeStringArray::from_iter_values(strs)),
             DataType::Binary => Arc::new(BinaryArray::from_iter_values(it)),
             DataType::LargeBinary => Arc::new(LargeBinaryArray::from_iter_values(it)),
-            _ => Arc::new(StringArray::from_iter_values(strs())),
+            _ => Arc::new(StringArray::from_iter_values(strs)),
         }
     }
 }
@@ -221,6 +298,41 @@ mod tests {
         );
         assert_eq!(decode(&cb), vec![Some("a".into()), Some("c".into())]);
         assert_eq!(g.len(), 3);
+    }
+
+    #[test]
+    fn many_values_keep_their_codes_through_table_growth() {
+        // 50,000 distinct values (the table doubles ten times), interned in two overlapping
+        // row-group dictionaries; the empty string and a binary-looking value included.
+        let value = |i: usize| match i {
+            0 => String::new(),
+            1 => "\u{0}\u{ff}".to_string(),
+            i => format!("user-{i:06}"),
+        };
+        let g = GlobalDict::new(DataType::Utf8);
+        let all: Vec<String> = (0..50_000).map(value).collect();
+        let first: DictionaryArray<Int32Type> =
+            all[..30_000].iter().map(|v| Some(v.as_str())).collect();
+        let second: DictionaryArray<Int32Type> = all[20_000..]
+            .iter()
+            .rev()
+            .map(|v| Some(v.as_str()))
+            .collect();
+        let c1 = g.encode(&first).unwrap();
+        let c2 = g.encode(&second).unwrap();
+        assert_eq!(g.len(), 50_000);
+        let values = g.values();
+        let values = values.as_string::<i32>();
+        assert_eq!(values.len(), 50_000);
+        for (row, i) in (0..30_000).enumerate() {
+            assert_eq!(values.value(c1.value(row) as usize), value(i));
+        }
+        for (row, i) in (20_000..50_000).rev().enumerate() {
+            assert_eq!(values.value(c2.value(row) as usize), value(i));
+        }
+        // Values shared by both dictionaries got one code.
+        assert_eq!(c1.value(25_000), c2.value(50_000 - 1 - 25_000));
+        assert!(g.bytes() >= values.value_data().len());
     }
 
     #[test]

@@ -38,7 +38,7 @@ use crate::error::{Result, SortError};
 use crate::key;
 use crate::keytext::KEY_TEXT;
 use crate::repr::{
-    check_constant, codes_to_dictionary, plan_column, repeat_constant, ColumnPlan, Repr,
+    check_constant, codes_to_output, plan_column, repeat_constant, ColumnPlan, Repr,
 };
 
 /// One source file.
@@ -401,7 +401,8 @@ impl SourcePlan {
 
     /// The arrays handed to the parquet writer for `rows` rows whose carried columns are
     /// `work` (with [`Self::key_text`], followed by the rebuilt key column): codes become
-    /// dictionary arrays over the frozen values, constants are repeated. Call
+    /// dictionary arrays over the frozen values (or the values, decoded, when the
+    /// dictionary outnumbers the rows: [`codes_to_output`]), constants are repeated. Call
     /// [`Self::freeze`] first.
     pub fn to_output(&self, mut work: Vec<ArrayRef>, rows: usize) -> Result<Vec<ArrayRef>> {
         self.freeze();
@@ -431,7 +432,7 @@ impl SourcePlan {
                         .next()
                         .ok_or_else(|| SortError::Internal("work columns".into()))?;
                     match frozen.get(i) {
-                        Some(Some(values)) => codes_to_dictionary(&codes, values)?,
+                        Some(Some(values)) => codes_to_output(&codes, values)?,
                         _ => codes,
                     }
                 }

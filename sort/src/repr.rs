@@ -237,9 +237,25 @@ pub fn repeat_constant(value: &ArrayRef, rows: usize) -> Result<ArrayRef> {
         .map_err(|e| SortError::Internal(format!("repeating a constant: {e}")))
 }
 
+/// The output array of a dictionary-coded column: a dictionary array over the global
+/// `values` with `codes` as keys (codes were assigned by that very dictionary, so they are
+/// in range) or, when the dictionary has more values than the batch has rows, the values
+/// themselves, decoded. Both hold the same values and encode to the same bytes (the parquet
+/// writer interns values, not keys), but a dictionary of millions of user ids under a
+/// 128 Ki-row group made the writer's statistics and interning, and the view digest, read
+/// values at random across the whole dictionary row after row: decoding once makes that
+/// one gather, and everything after it reads the batch in order.
+pub fn codes_to_output(codes: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef> {
+    if values.len() <= codes.len() {
+        return codes_to_dictionary(codes, values);
+    }
+    arrow_select::take::take(values.as_ref(), codes.as_ref(), None)
+        .map_err(|e| SortError::Internal(format!("decoding dictionary codes: {e}")))
+}
+
 /// A dictionary array over `values` with `codes` as keys (codes were assigned by that very
 /// dictionary, so they are in range).
-pub fn codes_to_dictionary(codes: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef> {
+fn codes_to_dictionary(codes: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef> {
     let codes = codes
         .as_any()
         .downcast_ref::<UInt32Array>()
