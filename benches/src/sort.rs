@@ -74,6 +74,10 @@ pub fn run_sort_bench_observed(
     // Children run in their own directories: every path they get must be absolute.
     let mut cfg = cfg.clone();
     cfg.data_dir = absolute(&cfg.data_dir);
+    cfg.input = cfg
+        .input
+        .as_ref()
+        .map(|p| absolute(Path::new(p)).to_string_lossy().into_owned());
     cfg.work_dir = absolute(&cfg.work_dir);
     let started = Instant::now();
     let started_utc = timefmt::format_rfc3339_micros(timefmt::now_micros());
@@ -107,7 +111,7 @@ pub fn run_sort_bench_observed(
     // is DuckDB's memory-limited temp files plus one output (about the input's size;
     // counted twice for margin).
     let duckdb_temp = if py.duckdb.is_ok() {
-        cfg.rows * crate::space::DUCKDB_SPILL_PER_ROW
+        input.rows * crate::space::DUCKDB_SPILL_PER_ROW
     } else {
         0
     };
@@ -169,6 +173,7 @@ pub fn run_sort_bench_observed(
         started_utc,
         elapsed_s: started.elapsed().as_secs_f64(),
         config: ConfigEcho {
+            input: cfg.input.clone(),
             rows: cfg.rows,
             files: cfg.files,
             seed: cfg.seed,
@@ -246,6 +251,13 @@ fn notes(
     rows: &[ContenderResult],
 ) -> Vec<String> {
     let mut notes = Vec::new();
+    if cfg.input.is_some() {
+        notes.push(
+            "the targets are the issue's, set for the generated traffic stream; on a given \
+             dataset they are indicative"
+                .to_string(),
+        );
+    }
     if cfg.sluice_build == "debug" {
         notes.push(format!(
             "sluice is a {} build: its times are not representative; use \

@@ -162,3 +162,58 @@ fn a_failing_contender_is_reported_failed_with_its_stderr() {
         "{targets:?}"
     );
 }
+
+#[test]
+fn a_given_dataset_is_benchmarked_with_input() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("work"));
+    let mut gen = sluice!();
+    gen.args(["gen", "--rows", "20000", "--files", "3", "--seed", "5"])
+        .args(["--outputs", "s3_event_stream_with_fraud_6B", "--out"])
+        .arg(&data);
+    let o = output(gen);
+    assert!(o.status.success(), "gen failed: {}", stderr(&o));
+
+    // A directory: every parquet file below it, as `sluice sort --input` takes it.
+    let mut c = sluice!();
+    c.args(["--json", "bench", "sort", "--input"])
+        .arg(&data)
+        .arg("--work")
+        .arg(&work)
+        .args(["--skip-duckdb", "--skip-polars"]);
+    let o = output(c);
+    assert!(
+        o.status.success(),
+        "bench sort --input failed: {}",
+        stderr(&o)
+    );
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["input"]["rows"].as_u64(), Some(ROWS));
+    assert_eq!(report["input"]["files"].as_array().map(Vec::len), Some(3));
+    assert_eq!(report["input"]["generated"], false);
+    assert_eq!(report["input"]["output_id"], "bench_input");
+    assert!(report["config"]["input"]
+        .as_str()
+        .is_some_and(|p| Path::new(p).is_absolute()));
+    assert_ran(&report, "sluice");
+    assert_ran(&report, "sluice_copy_floor");
+    let command = contender(&report, "sluice")["command"]
+        .as_str()
+        .unwrap_or("");
+    assert!(command.contains("--input"), "{command}");
+
+    // Generation flags make no sense with a given dataset; nor does a scratch directory
+    // inside it (a directory input walks into it).
+    let mut c = sluice!();
+    c.args(["bench", "sort", "--rows", "5", "--input"])
+        .arg(&data);
+    assert!(!output(c).status.success());
+    let mut c = sluice!();
+    c.args(["bench", "sort", "--input"])
+        .arg(tmp.path())
+        .arg("--work")
+        .arg(&work);
+    let o = output(c);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
+}

@@ -28,6 +28,10 @@ pub struct SortBenchConfig {
     /// Engine run root holding the input (generated with `sluice gen` if it has no
     /// `run_receipt.json`).
     pub data_dir: PathBuf,
+    /// Instead of the generated traffic output: any local parquet dataset with a `ts_utc`
+    /// column, as a glob or a directory (what `sluice sort --input` takes). `rows`,
+    /// `files`, `seed` and `data_dir` are then unused.
+    pub input: Option<String>,
     /// Scratch space: outputs, spill, scripts (under `bench-sort/`) and the report
     /// (`bench-sort.json`).
     pub work_dir: PathBuf,
@@ -54,6 +58,7 @@ impl SortBenchConfig {
             files: DEFAULT_FILES,
             seed: DEFAULT_SEED,
             data_dir: default_data_dir(DEFAULT_ROWS, DEFAULT_FILES, DEFAULT_SEED),
+            input: None,
             work_dir: PathBuf::from(".bench/sort-work"),
             memory_limit: DEFAULT_MEMORY_LIMIT.to_string(),
             threads: None,
@@ -84,11 +89,24 @@ impl SortBenchConfig {
         }
         // The scratch directory is wiped between runs; it must never hold the input.
         let scratch = absolute(&self.scratch_dir());
-        let data = absolute(&self.data_dir);
-        if data.starts_with(&scratch) {
+        // A directory or `**` input walks everything below it: the scratch directory must
+        // not be there either. (An engine root is read by its layout, not walked.)
+        let (flag, data, walked) = match &self.input {
+            Some(pattern) => {
+                if pattern.contains("://") {
+                    return Err(BenchError::InvalidArgument(format!(
+                        "--input {pattern}: the benchmark reads local files (it warms the \
+                         page cache with them); `sluice bench sort --s3` measures S3"
+                    )));
+                }
+                ("--input", absolute(Path::new(pattern)), true)
+            }
+            None => ("--data", absolute(&self.data_dir), false),
+        };
+        if data.starts_with(&scratch) || (walked && scratch.starts_with(literal_prefix(&data))) {
             return Err(BenchError::InvalidArgument(format!(
-                "--data {} overlaps the bench scratch directory {}",
-                self.data_dir.display(),
+                "{flag} {} overlaps the bench scratch directory {}",
+                data.display(),
                 scratch.display()
             )));
         }
@@ -109,6 +127,17 @@ impl SortBenchConfig {
 /// `.bench/sort-<rows>-<files>-<seed>` (the repository ignores `/.bench`).
 pub fn default_data_dir(rows: u64, files: u32, seed: u64) -> PathBuf {
     PathBuf::from(format!(".bench/sort-{rows}-{files}-{seed}"))
+}
+
+/// The leading components of `path` before the first one with a wildcard (`*`, `?`): the
+/// directory a glob can match under.
+pub(crate) fn literal_prefix(path: &Path) -> PathBuf {
+    path.components()
+        .take_while(|c| {
+            let s = c.as_os_str().to_string_lossy();
+            !s.contains('*') && !s.contains('?')
+        })
+        .collect()
 }
 
 /// `path` made absolute against the current directory (without touching the disk, so it
@@ -141,6 +170,24 @@ mod tests {
         let mut c = SortBenchConfig::new("sluice");
         c.data_dir = c.scratch_dir().join("data");
         assert!(matches!(c.validate(), Err(BenchError::InvalidArgument(_))));
+    }
+
+    #[test]
+    fn a_given_input_must_be_local_and_clear_of_the_scratch_directory() {
+        let mut c = SortBenchConfig::new("sluice");
+        c.work_dir = PathBuf::from("/w");
+        c.input = Some("/data/*.parquet".into());
+        assert!(c.validate().is_ok());
+        c.input = Some("s3://bucket/data/*.parquet".into());
+        assert!(matches!(c.validate(), Err(BenchError::InvalidArgument(_))));
+        // A directory (or `**`) above the scratch directory would walk into the outputs.
+        for pattern in ["/w", "/**/*.parquet", "/w/bench-sort/x/*.parquet"] {
+            c.input = Some(pattern.into());
+            assert!(
+                matches!(c.validate(), Err(BenchError::InvalidArgument(_))),
+                "{pattern}"
+            );
+        }
     }
 
     #[test]

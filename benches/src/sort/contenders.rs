@@ -17,6 +17,7 @@ use std::process::Command;
 use serde_json::Value;
 
 use super::config::{SortBenchConfig, OUTPUT_ID};
+use super::data::INPUT_VIEW_ID;
 use crate::cpu::CpuUse;
 use crate::error::BenchError;
 use crate::proc;
@@ -119,11 +120,15 @@ fn sluice_plan(cfg: &SortBenchConfig, scratch: &Path, copy_floor: bool) -> Plan 
     };
     let dir = scratch.join(dirname);
     let mut cmd = Command::new(&cfg.sluice_bin);
-    cmd.arg("sort")
-        .arg("--engine-root")
-        .arg(&cfg.data_dir)
-        .args(["--output-id", OUTPUT_ID])
-        .arg("--view-root")
+    cmd.arg("sort");
+    match &cfg.input {
+        Some(pattern) => cmd.args(["--input", pattern, "--output-id", INPUT_VIEW_ID]),
+        None => cmd
+            .arg("--engine-root")
+            .arg(&cfg.data_dir)
+            .args(["--output-id", OUTPUT_ID]),
+    };
+    cmd.arg("--view-root")
         .arg(dir.join("view"))
         .args(["--memory-limit", &cfg.memory_limit])
         // Spill next to the other contenders' spill, on the work disk (never a tmpfs /tmp,
@@ -419,6 +424,22 @@ mod tests {
         assert_eq!(plans[2].skip_reason.as_deref(), Some("no duckdb"));
         let polars = plans[4].command.as_ref().map(proc::command_line);
         assert!(polars.unwrap_or_default().contains("POLARS_MAX_THREADS=2"));
+    }
+
+    #[test]
+    fn a_given_input_is_sorted_with_input_by_both_sluice_runs() {
+        let mut c = cfg();
+        c.input = Some("/data/**/*.parquet".into());
+        let plans = plans(&c, Path::new("/w"), &py(Ok("2.0.1".into())));
+        for p in &plans[..2] {
+            let line = p.command.as_ref().map(proc::command_line);
+            let line = line.unwrap_or_default();
+            assert!(
+                line.contains("sort --input '/data/**/*.parquet' --output-id bench_input"),
+                "{line}"
+            );
+            assert!(!line.contains("--engine-root"), "{line}");
+        }
     }
 
     #[test]

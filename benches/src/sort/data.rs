@@ -1,5 +1,6 @@
-//! The benchmark's input: generated once by `sluice gen`, reused while it exists, and read
-//! once untimed so every contender starts from the same warm page cache.
+//! The benchmark's input: generated once by `sluice gen`, reused while it exists (or any
+//! parquet dataset given with `--input`), and read once untimed so every contender starts
+//! from the same warm page cache.
 //!
 //! Dropping the OS cache (`echo 3 > /proc/sys/vm/drop_caches`) needs root, which a benchmark
 //! must not rely on; the opposite extreme (everything cached) is reproducible without it.
@@ -9,18 +10,26 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use parquet::file::reader::{FileReader, SerializedFileReader};
 use sluice_storage::layout::{self, EngineRunReceipt};
 
-use super::config::{SortBenchConfig, OUTPUT_ID};
+use super::config::{literal_prefix, SortBenchConfig, OUTPUT_ID};
 use crate::error::BenchError;
 use crate::proc;
+
+/// The view name sluice sorts a `--input` dataset into.
+pub const INPUT_VIEW_ID: &str = "bench_input";
 
 /// The input as the contenders will see it.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct InputData {
-    /// The engine run root.
+    /// The engine run root (with `--input`: the pattern's literal directory).
     pub dir: PathBuf,
+    /// The `--input` glob or directory, absolute, when given.
+    pub pattern: Option<String>,
     pub output_id: String,
+    /// Rows in all files (from their footers with `--input`; as generated otherwise).
+    pub rows: u64,
     /// The output's `part-*.parquet` files, in byte order of their paths.
     pub files: Vec<PathBuf>,
     /// Their total size on disk.
@@ -35,6 +44,9 @@ pub struct InputData {
 /// Generate the input with `sluice gen` unless `<data>/run_receipt.json` exists, then find
 /// the output's files.
 pub fn ensure_input(cfg: &SortBenchConfig) -> Result<InputData, BenchError> {
+    if let Some(pattern) = &cfg.input {
+        return given_input(pattern);
+    }
     let dir = cfg.data_dir.clone();
     let receipt = dir.join(EngineRunReceipt::FILE_NAME);
     let (mut generated, mut gen_command, mut gen_wall_s) = (false, None, None);
@@ -63,21 +75,53 @@ pub fn ensure_input(cfg: &SortBenchConfig) -> Result<InputData, BenchError> {
         gen_wall_s = Some(run.wall_s);
     }
     let files = layout::discover_output(&dir, OUTPUT_ID)?;
-    let mut bytes = 0u64;
-    for f in &files {
-        bytes += std::fs::metadata(f)
-            .map_err(|e| BenchError::io(f, e))?
-            .len();
-    }
     Ok(InputData {
         dir,
+        pattern: None,
         output_id: OUTPUT_ID.to_string(),
+        rows: cfg.rows,
+        bytes: total_bytes(&files)?,
         files,
-        bytes,
         generated,
         gen_command,
         gen_wall_s,
     })
+}
+
+/// A `--input` dataset: its files as `sluice sort --input` expands the pattern, and their
+/// rows from the footers (for the space check; the contenders report what they wrote).
+fn given_input(pattern: &str) -> Result<InputData, BenchError> {
+    let files = layout::expand_glob(pattern)?;
+    let mut rows = 0u64;
+    for f in &files {
+        let file = File::open(f).map_err(|e| BenchError::io(f, e))?;
+        let reader = SerializedFileReader::new(file).map_err(|e| {
+            BenchError::InvalidArgument(format!("--input: {} is not parquet: {e}", f.display()))
+        })?;
+        rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
+    }
+    let dir = literal_prefix(Path::new(pattern));
+    Ok(InputData {
+        dir,
+        pattern: Some(pattern.to_string()),
+        output_id: INPUT_VIEW_ID.to_string(),
+        rows,
+        bytes: total_bytes(&files)?,
+        files,
+        generated: false,
+        gen_command: None,
+        gen_wall_s: None,
+    })
+}
+
+fn total_bytes(files: &[PathBuf]) -> Result<u64, BenchError> {
+    let mut bytes = 0u64;
+    for f in files {
+        bytes += std::fs::metadata(f)
+            .map_err(|e| BenchError::io(f, e))?
+            .len();
+    }
+    Ok(bytes)
 }
 
 /// `sluice gen --out DATA --rows N --files F --seed S --outputs OUTPUT_ID --json`, with

@@ -26,20 +26,32 @@ pub fn render_text(r: &SortBenchReport) -> String {
 
 fn header(out: &mut String, r: &SortBenchReport) -> std::fmt::Result {
     let i = &r.input;
-    writeln!(
-        out,
-        "sluice bench sort: {} ({} rows asked, seed {}) in {} files, {:.1} MiB at {}; {}",
-        i.output_id,
-        r.config.rows,
-        r.config.seed,
-        i.files.len(),
-        mib(i.bytes),
-        i.dir.display(),
-        match i.gen_wall_s {
-            Some(s) if i.generated => format!("generated now in {s:.1} s"),
-            _ => "reused".to_string(),
-        },
-    )?;
+    if let Some(pattern) = &i.pattern {
+        writeln!(
+            out,
+            "sluice bench sort: {pattern} ({} rows in {} files, {:.1} MiB; sluice sorts it \
+             with --input as view {})",
+            i.rows,
+            i.files.len(),
+            mib(i.bytes),
+            i.output_id,
+        )?;
+    } else {
+        writeln!(
+            out,
+            "sluice bench sort: {} ({} rows asked, seed {}) in {} files, {:.1} MiB at {}; {}",
+            i.output_id,
+            r.config.rows,
+            r.config.seed,
+            i.files.len(),
+            mib(i.bytes),
+            i.dir.display(),
+            match i.gen_wall_s {
+                Some(s) if i.generated => format!("generated now in {s:.1} s"),
+                _ => "reused".to_string(),
+            },
+        )?;
+    }
     let m = &r.machine;
     writeln!(
         out,
@@ -262,14 +274,14 @@ mod tests {
         }
     }
 
-    #[test]
-    fn text_shows_machine_table_targets_failures_and_commands() {
-        let report = SortBenchReport {
+    fn report() -> SortBenchReport {
+        SortBenchReport {
             bench: "sort",
             report_version: 1,
             started_utc: "2026-01-01T00:00:00.000000Z".into(),
             elapsed_s: 1.0,
             config: ConfigEcho {
+                input: None,
                 rows: 1000,
                 files: 2,
                 seed: 1,
@@ -298,7 +310,9 @@ mod tests {
             loadavg_end: None,
             input: InputData {
                 dir: "/d".into(),
+                pattern: None,
                 output_id: "s3_event_stream_with_fraud_6B".into(),
+                rows: 1000,
                 files: vec![PathBuf::from("/d/a"), PathBuf::from("/d/b")],
                 bytes: 3 << 20,
                 generated: false,
@@ -321,7 +335,27 @@ mod tests {
             rows_comparable: Some(true),
             notes: vec!["a caveat".into()],
             report_path: "/w/bench-sort.json".into(),
-        };
+        }
+    }
+
+    #[test]
+    fn a_given_input_is_named_by_its_pattern_and_row_count() {
+        let mut r = report();
+        r.input.pattern = Some("/data/*.parquet".into());
+        r.input.output_id = "bench_input".into();
+        r.input.rows = 777;
+        let text = render_text(&r);
+        let first = text.lines().next().unwrap_or_default();
+        assert_eq!(
+            first,
+            "sluice bench sort: /data/*.parquet (777 rows in 2 files, 3.0 MiB; sluice sorts it \
+             with --input as view bench_input)"
+        );
+    }
+
+    #[test]
+    fn text_shows_machine_table_targets_failures_and_commands() {
+        let report = report();
         let text = render_text(&report);
         for needle in [
             "2 files, 3.0 MiB",

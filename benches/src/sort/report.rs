@@ -48,6 +48,8 @@ pub struct SortBenchReport {
 /// The settings the run used, as a reader needs them.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct ConfigEcho {
+    /// `--input`, when the input is a given dataset (then rows/files/seed are unused).
+    pub input: Option<String>,
     pub rows: u64,
     pub files: u32,
     pub seed: u64,

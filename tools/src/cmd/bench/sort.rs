@@ -1,5 +1,5 @@
 //! `sluice bench sort`: sluice's sort against DuckDB's legacy query, Polars and sluice's own
-//! copy floor, each as a child process on the same generated input. The harness is
+//! copy floor, each as a child process on the same input (generated, or `--input`). The harness is
 //! `sluice_benches::sort`; this module parses flags, shows progress and prints the report.
 
 use std::path::PathBuf;
@@ -23,6 +23,10 @@ pub struct Args {
     /// run_receipt.json [default: .bench/sort-<rows>-<files>-<seed>].
     #[arg(long)]
     pub data: Option<PathBuf>,
+    /// Instead of generated data: any local parquet dataset with a `ts_utc` column, as a
+    /// glob or a directory (as `sluice sort --input` takes it); every contender sorts it.
+    #[arg(long, conflicts_with_all = ["data", "rows", "files", "seed", "s3"])]
+    pub input: Option<String>,
     /// Scratch directory (outputs, spill, scripts) and where bench-sort.json is written.
     #[arg(long, default_value = ".bench/sort-work")]
     pub work: PathBuf,
@@ -68,6 +72,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
     cfg.data_dir = args
         .data
         .unwrap_or_else(|| bench::default_data_dir(args.rows, args.files, args.seed));
+    cfg.input = args.input;
     cfg.work_dir = args.work;
     cfg.memory_limit = args.memory_limit;
     cfg.threads = args.threads;
