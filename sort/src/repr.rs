@@ -240,11 +240,16 @@ pub fn repeat_constant(value: &ArrayRef, rows: usize) -> Result<ArrayRef> {
 /// The output array of a dictionary-coded column: a dictionary array over the global
 /// `values` with `codes` as keys (codes were assigned by that very dictionary, so they are
 /// in range) or, when the dictionary has more values than the batch has rows, the values
-/// themselves, decoded. Both hold the same values and encode to the same bytes (the parquet
-/// writer interns values, not keys), but a dictionary of millions of user ids under a
-/// 128 Ki-row group made the writer's statistics and interning, and the view digest, read
-/// values at random across the whole dictionary row after row: decoding once makes that
-/// one gather, and everything after it reads the batch in order.
+/// themselves, decoded. A dictionary of millions of user ids under a 128 Ki-row group made
+/// the writer's statistics and interning, and the view digest, read values at random
+/// across the whole dictionary row after row: decoding once makes that one gather, and
+/// everything after it reads the batch in order.
+///
+/// Both forms hold the same values, but the parquet writer may cut its mini-batches, and so
+/// fall back from dictionary to plain pages, at slightly different rows for the two (seen
+/// on a column whose row-group dictionary outgrows the 1 MiB page limit). The form depends
+/// only on the dataset's distinct values and the row-group size, never on threads, memory
+/// limit or code numbering, so the bytes stay identical across those settings.
 pub fn codes_to_output(codes: &ArrayRef, values: &ArrayRef) -> Result<ArrayRef> {
     if values.len() <= codes.len() {
         return codes_to_dictionary(codes, values);
