@@ -73,7 +73,8 @@ fn main() {
         let batch = RecordBatch::try_new(schema.clone(), columns).expect("batch");
         let path = out.join(format!("part-{f:03}.parquet"));
         let file = File::create(&path).expect("create part");
-        let mut w = ArrowWriter::try_new(file, schema.clone(), Some(props.clone())).expect("writer");
+        let mut w =
+            ArrowWriter::try_new(file, schema.clone(), Some(props.clone())).expect("writer");
         w.write(&batch).expect("write");
         w.close().expect("close");
     }
