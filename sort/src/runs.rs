@@ -148,10 +148,9 @@ pub fn generate_runs(
     let results: Vec<(Vec<Chunk>, SourceStats, u64, u64, usize)> = tasks
         .par_iter()
         .map(|task| {
-            let (chunks, stats) = decode_task(plan, task)?;
             let mut kept = Vec::new();
             let (mut work, mut spilled) = (0u64, 0usize);
-            for c in chunks {
+            let stats = decode_task(plan, task, |c| {
                 let bytes = c.bytes();
                 work += bytes;
                 // Step 2: keep while the run budget allows, else spill as a segment.
@@ -165,7 +164,8 @@ pub fn generate_runs(
                     files.spill(&c, rows)?;
                     spilled += 1;
                 }
-            }
+                Ok(())
+            })?;
             progress.advance(task.rows);
             Ok((kept, stats, work, task.rows, spilled))
         })
