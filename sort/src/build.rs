@@ -274,7 +274,9 @@ fn build_in_pool(
             files: plan.files.len(),
         });
     }
-    let budget = config.budget();
+    let budget = config
+        .budget()
+        .with_output(plan.row_bytes_estimate() * config.row_group_rows as u64);
     let space = Arc::new(TempSpace::create(&temp_root, config.max_temp_size)?);
     let mut staging = Staging::create(&view_root, &source.output_id)?;
     // Step 4.

@@ -12,8 +12,15 @@
 //!   └── budget
 //!       ├── read_budget    row groups being decoded (phase 1)
 //!       ├── run_budget     the run being built; the last run stays for phase 2
-//!       └── merge_budget   merge cursors + the row group being gathered and encoded
+//!       ├── output_reserve output row groups beyond what FIXED_RESERVE covers (wide rows)
+//!       └── merge_budget   merge cursors
 //! ```
+//!
+//! Phase 2 holds the output row group being gathered and up to
+//! [`MAX_ROW_GROUPS_IN_FLIGHT`] more being encoded (their arrays and the encoder's pages).
+//! For rows as narrow as the platform's, [`OUTPUT_IN_RESERVE`] of the fixed reserve covers
+//! them; wider rows ([`MemoryBudget::with_output`]) take the rest from the run budget, with
+//! fewer row groups in flight if it is short (in flight changes speed, never bytes).
 
 use std::path::PathBuf;
 
@@ -31,6 +38,12 @@ pub const DEFAULT_ZSTD_LEVEL: i32 = 1;
 pub const DEFAULT_SORT_KEY: &str = "ts_utc";
 /// Memory kept outside the budget for code, stacks and allocator slack.
 pub const FIXED_RESERVE: u64 = 96 << 20;
+/// Output row groups being encoded while the next is merged and gathered, at most.
+pub const MAX_ROW_GROUPS_IN_FLIGHT: usize = 2;
+/// The part of [`FIXED_RESERVE`] that covers phase 2's output row groups: the 20M-row
+/// traffic sort (≈100 output bytes a row) peaks 150-170 MiB under its 1 GiB limit with
+/// them, so rows up to ~100 bytes need nothing more.
+pub const OUTPUT_IN_RESERVE: u64 = 64 << 20;
 /// The smallest `--memory-limit` the sort stays under (measured, `docs/sort.md`): below
 /// it the process's own needs (binary, allocator, one row group in and one out) exceed the
 /// limit, whatever the budget.
@@ -127,6 +140,10 @@ pub struct MemoryBudget {
     pub read_budget: u64,
     pub run_budget: u64,
     pub merge_budget: u64,
+    /// Taken from the run budget for wide output row groups ([`Self::with_output`]).
+    pub output_reserve: u64,
+    /// Output row groups encoded while the next is gathered.
+    pub in_flight: usize,
 }
 
 impl MemoryBudget {
@@ -148,7 +165,31 @@ impl MemoryBudget {
             read_budget,
             run_budget: total - read_budget - merge_budget,
             merge_budget,
+            output_reserve: 0,
+            in_flight: MAX_ROW_GROUPS_IN_FLIGHT,
         }
+    }
+
+    /// Make room for phase 2's output row groups of about `row_group_bytes` each: the one
+    /// being gathered plus each one in flight twice (its arrays and the encoder's pages).
+    /// What [`OUTPUT_IN_RESERVE`] does not cover comes out of the run budget (fewer rows
+    /// kept in memory, more spilled); if the run budget cannot give it, fewer row groups
+    /// stay in flight, down to none (then the run budget gives what it has: rows so wide
+    /// that one row group passes the limit cannot be helped, since `--row-group-rows`
+    /// fixes the output's bytes).
+    pub fn with_output(mut self, row_group_bytes: u64) -> Self {
+        for in_flight in (0..=MAX_ROW_GROUPS_IN_FLIGHT).rev() {
+            let need = (1 + 2 * in_flight as u64).saturating_mul(row_group_bytes);
+            let extra = need.saturating_sub(OUTPUT_IN_RESERVE);
+            if extra <= self.run_budget || in_flight == 0 {
+                let extra = extra.min(self.run_budget);
+                self.run_budget -= extra;
+                self.output_reserve = extra;
+                self.in_flight = in_flight;
+                break;
+            }
+        }
+        self
     }
 }
 
@@ -209,12 +250,38 @@ mod tests {
     fn budget_parts_add_up_and_stay_positive() {
         for limit in [0, 1 << 20, 64 << 20, 1 << 30, 16 << 30] {
             let b = MemoryBudget::new(limit);
-            assert_eq!(b.read_budget + b.run_budget + b.merge_budget, b.total);
+            assert_eq!(
+                b.read_budget + b.run_budget + b.merge_budget + b.output_reserve,
+                b.total
+            );
             assert!(b.run_budget > 0);
             assert!(b.total >= MIN_BUDGET);
         }
         let b = MemoryBudget::new(1 << 30);
         assert!(b.run_budget > 600 << 20, "{b:?}");
+    }
+
+    #[test]
+    fn wide_output_row_groups_take_from_the_run_budget_then_from_what_is_in_flight() {
+        let base = MemoryBudget::new(1 << 30);
+        // Narrow rows (12 MiB row groups): the fixed reserve covers them.
+        let narrow = base.with_output(12 << 20);
+        assert_eq!((narrow.run_budget, narrow.in_flight), (base.run_budget, 2));
+        // 48 MB row groups: five of them, less the reserve's share, from the run budget.
+        let wide = base.with_output(48 << 20);
+        assert_eq!(wide.output_reserve, 5 * (48 << 20) - OUTPUT_IN_RESERVE);
+        assert_eq!(wide.run_budget + wide.output_reserve, base.run_budget);
+        assert_eq!(wide.in_flight, 2);
+        // A small limit: not enough run budget for two in flight, so fewer.
+        let small = MemoryBudget::new(256 << 20).with_output(48 << 20);
+        assert!(small.in_flight < 2, "{small:?}");
+        assert_eq!(
+            small.read_budget + small.run_budget + small.merge_budget + small.output_reserve,
+            small.total
+        );
+        // Rows too wide for any limit: nothing in flight, every byte of run budget given.
+        let huge = MemoryBudget::new(256 << 20).with_output(1 << 30);
+        assert_eq!((huge.in_flight, huge.run_budget), (0, 0));
     }
 
     #[test]

@@ -366,6 +366,15 @@ impl SourcePlan {
             .map_err(|e| SortError::parquet(&self.files[0].path, e))
     }
 
+    /// Bytes an output row takes in memory, estimated from the footers before anything is
+    /// decoded: the uncompressed size of the source per row (accurate for plain columns,
+    /// the wide ones that matter; dictionary columns are small either way) plus 32 for
+    /// offsets and the rebuilt key text.
+    pub fn row_bytes_estimate(&self) -> u64 {
+        let bytes: u64 = self.tasks.iter().map(|t| t.bytes).sum();
+        bytes / self.total_rows.max(1) + 32
+    }
+
     /// Per column of the view schema: whether it is a constant ([`Repr::Constant`]), which
     /// the encoder splices instead of encoding every row group.
     pub fn constant_columns(&self) -> Vec<bool> {

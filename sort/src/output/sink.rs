@@ -113,9 +113,6 @@ fn encode_row_group(
     ))
 }
 
-/// Row groups being encoded while the next one is merged and gathered.
-const ROW_GROUPS_IN_FLIGHT: usize = 2;
-
 /// Phase 2 (module docs): merge `runs` and write the parts into `dir`.
 #[allow(clippy::too_many_arguments)]
 pub fn write_view(
@@ -209,7 +206,7 @@ pub fn write_view(
         while let Some(out) = current {
             in_flight.spawn(scope, move || encode(out));
             current = prepare(&mut merger)?;
-            in_flight.settle(ROW_GROUPS_IN_FLIGHT, &mut append)?;
+            in_flight.settle(budget.in_flight, &mut append)?;
         }
         in_flight.settle(0, &mut append)
     })?;
