@@ -22,7 +22,10 @@ It prints one JSON line: rows written (read back from the output's metadata), th
 seconds, the output's size and the process's peak RSS (`ru_maxrss`, KiB on Linux, in bytes).
 Threads follow POLARS_MAX_THREADS, which the harness sets when asked to.
 
-Usage: polars_sort.py --files-from LIST --out OUT.parquet
+With `--sort-key COL` (for `sluice bench sort --input` on other datasets) COL is the time:
+parsed the same way when it is a string, used as is when it is already a datetime or date.
+
+Usage: polars_sort.py --files-from LIST --out OUT.parquet [--sort-key ts_utc]
 """
 
 import argparse
@@ -41,6 +44,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--files-from", required=True, help="file with one parquet path a line")
     parser.add_argument("--out", required=True)
+    parser.add_argument("--sort-key", default="ts_utc")
     args = parser.parse_args()
 
     import polars as pl
@@ -57,13 +61,12 @@ def main():
         .with_columns(pl.lit(i, dtype=pl.UInt32).alias(FILE_INDEX))
         for i, path in enumerate(files)
     ]
+    key = pl.col(args.sort_key)
+    if scans[0].collect_schema()[args.sort_key] == pl.String:
+        key = key.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", strict=True)
     plan = (
         pl.concat(scans, how="vertical")
-        .with_columns(
-            pl.col("ts_utc")
-            .str.to_datetime("%Y-%m-%dT%H:%M:%S%.f%#z", time_unit="us", strict=True)
-            .alias(TS)
-        )
+        .with_columns(key.alias(TS))
         .sort([TS, FILE_INDEX, ROW_INDEX])
         .drop([TS, FILE_INDEX, ROW_INDEX])
     )

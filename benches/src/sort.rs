@@ -37,7 +37,7 @@ use sluice_storage::{publish, timefmt};
 
 pub use config::{
     absolute, default_data_dir, SortBenchConfig, DEFAULT_FILES, DEFAULT_MEMORY_LIMIT, DEFAULT_ROWS,
-    DEFAULT_SEED, OUTPUT_ID,
+    DEFAULT_SEED, DEFAULT_SORT_KEY, OUTPUT_ID,
 };
 pub use contenders::ContenderKind;
 pub use data::InputData;
@@ -174,6 +174,7 @@ pub fn run_sort_bench_observed(
         elapsed_s: started.elapsed().as_secs_f64(),
         config: ConfigEcho {
             input: cfg.input.clone(),
+            sort_key: cfg.sort_key.clone(),
             rows: cfg.rows,
             files: cfg.files,
             seed: cfg.seed,

@@ -217,3 +217,71 @@ fn a_given_dataset_is_benchmarked_with_input() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
 }
+
+fn polars_importable() -> bool {
+    Command::new("python3")
+        .args(["-c", "import polars"])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// `--sort-key` reaches every contender: a dataset whose time column is `event time` (a
+/// name that needs quoting in SQL) sorts to the same rows in sluice, DuckDB and Polars
+/// (those two when python has them).
+#[test]
+fn another_time_column_is_sorted_by_every_contender() {
+    use std::sync::Arc;
+
+    use arrow_array::{ArrayRef, Int64Array, RecordBatch, StringArray};
+    use parquet::arrow::ArrowWriter;
+
+    let tmp = tempfile::tempdir().unwrap();
+    let (data, work) = (tmp.path().join("data"), tmp.path().join("work"));
+    std::fs::create_dir_all(&data).unwrap();
+    for f in 0..2i64 {
+        let times: Vec<String> = (0..1500i64)
+            .map(|i| format!("2026-01-05T{:02}:{:02}:00Z", (i * 7 + f) % 24, i % 60))
+            .collect();
+        let batch = RecordBatch::try_from_iter([
+            ("event time", Arc::new(StringArray::from(times)) as ArrayRef),
+            ("id", Arc::new(Int64Array::from_iter_values(0..1500))),
+        ])
+        .unwrap();
+        let file = std::fs::File::create(data.join(format!("{f}.parquet"))).unwrap();
+        let mut w = ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+        w.write(&batch).unwrap();
+        w.close().unwrap();
+    }
+    let (duckdb, polars) = (duckdb_importable(), polars_importable());
+    let mut c = sluice!();
+    c.args(["--json", "bench", "sort", "--input"])
+        .arg(&data)
+        .arg("--work")
+        .arg(&work)
+        .args(["--sort-key", "event time", "--skip-copy"]);
+    if !duckdb {
+        c.arg("--skip-duckdb");
+    }
+    if !polars {
+        c.arg("--skip-polars");
+    }
+    let o = output(c);
+    assert!(o.status.success(), "bench sort failed: {}", stderr(&o));
+    let report: Value = serde_json::from_str(&stdout(&o)).unwrap();
+    assert_eq!(report["config"]["sort_key"], "event time");
+    let mut ran = vec!["sluice"];
+    if duckdb {
+        ran.extend(["duckdb", "duckdb_memory_limited"]);
+    }
+    if polars {
+        ran.push("polars");
+    }
+    for kind in ran {
+        let c = contender(&report, kind);
+        assert_eq!(c["status"], "OK", "{kind}: {c}");
+        assert_eq!(c["rows"].as_u64(), Some(3000), "{kind}: {c}");
+        let command = c["command"].as_str().unwrap_or("");
+        assert!(command.contains("--sort-key 'event time'"), "{command}");
+    }
+}

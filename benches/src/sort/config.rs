@@ -12,6 +12,8 @@ pub const DEFAULT_ROWS: u64 = 20_000_000;
 pub const DEFAULT_FILES: u32 = 40;
 pub const DEFAULT_SEED: u64 = 1;
 pub const DEFAULT_MEMORY_LIMIT: &str = "1GiB";
+/// The platform's time column (the legacy query's `ts_utc`).
+pub const DEFAULT_SORT_KEY: &str = "ts_utc";
 
 /// Everything the sort benchmark needs; build with [`SortBenchConfig::new`] and adjust fields.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -32,6 +34,8 @@ pub struct SortBenchConfig {
     /// column, as a glob or a directory (what `sluice sort --input` takes). `rows`,
     /// `files`, `seed` and `data_dir` are then unused.
     pub input: Option<String>,
+    /// The time column every contender sorts by.
+    pub sort_key: String,
     /// Scratch space: outputs, spill, scripts (under `bench-sort/`) and the report
     /// (`bench-sort.json`).
     pub work_dir: PathBuf,
@@ -59,6 +63,7 @@ impl SortBenchConfig {
             seed: DEFAULT_SEED,
             data_dir: default_data_dir(DEFAULT_ROWS, DEFAULT_FILES, DEFAULT_SEED),
             input: None,
+            sort_key: DEFAULT_SORT_KEY.to_string(),
             work_dir: PathBuf::from(".bench/sort-work"),
             memory_limit: DEFAULT_MEMORY_LIMIT.to_string(),
             threads: None,
@@ -80,6 +85,11 @@ impl SortBenchConfig {
         if self.repeat == 0 {
             return Err(BenchError::InvalidArgument(
                 "--repeat must be at least 1".into(),
+            ));
+        }
+        if self.sort_key.is_empty() {
+            return Err(BenchError::InvalidArgument(
+                "--sort-key must name a column".into(),
             ));
         }
         if self.threads == Some(0) {
@@ -111,6 +121,12 @@ impl SortBenchConfig {
             )));
         }
         Ok(())
+    }
+
+    /// The sort key when it is not the default (then passed to every contender; the default
+    /// keeps the legacy command lines verbatim).
+    pub fn custom_sort_key(&self) -> Option<&str> {
+        (self.sort_key != DEFAULT_SORT_KEY).then_some(self.sort_key.as_str())
     }
 
     /// `<work>/bench-sort/`: wiped and refilled by the run.

@@ -128,6 +128,9 @@ fn sluice_plan(cfg: &SortBenchConfig, scratch: &Path, copy_floor: bool) -> Plan 
             .arg(&cfg.data_dir)
             .args(["--output-id", OUTPUT_ID]),
     };
+    if let Some(key) = cfg.custom_sort_key() {
+        cmd.args(["--sort-key", key]);
+    }
     cmd.arg("--view-root")
         .arg(dir.join("view"))
         .args(["--memory-limit", &cfg.memory_limit])
@@ -171,6 +174,9 @@ fn duckdb_plan(cfg: &SortBenchConfig, scratch: &Path, py: &PythonSide, limited: 
         .arg(&py.files_list)
         .arg("--out")
         .arg(dir.join("out.parquet"));
+    if let Some(key) = cfg.custom_sort_key() {
+        cmd.args(["--sort-key", key]);
+    }
     if limited {
         cmd.args(["--memory-limit", &cfg.memory_limit])
             .arg("--temp-dir")
@@ -216,6 +222,9 @@ fn polars_plan(cfg: &SortBenchConfig, scratch: &Path, py: &PythonSide) -> Plan {
         .arg("--out")
         .arg(dir.join("out.parquet"))
         .current_dir(&dir);
+    if let Some(key) = cfg.custom_sort_key() {
+        cmd.args(["--sort-key", key]);
+    }
     if let Some(n) = cfg.threads {
         cmd.env("POLARS_MAX_THREADS", n.to_string());
     }
@@ -439,6 +448,18 @@ mod tests {
                 "{line}"
             );
             assert!(!line.contains("--engine-root"), "{line}");
+            assert!(!line.contains("--sort-key"), "{line}");
+        }
+        // Another time column reaches every contender; the default stays off the lines.
+        c.sort_key = "event time".into();
+        for p in &super::plans(&c, Path::new("/w"), &py(Ok("2.0.1".into()))) {
+            let line = p.command.as_ref().map(proc::command_line);
+            let line = line.unwrap_or_default();
+            assert!(
+                line.contains("--sort-key 'event time'"),
+                "{}: {line}",
+                p.name
+            );
         }
     }
 

@@ -76,8 +76,12 @@ mod tests {
             assert!(s.contains("ru_maxrss * 1024"));
             assert!(s.contains("\"rows\""));
         }
-        assert!(
-            DUCKDB_SCRIPT.contains("ORDER BY CAST(ts_utc AS TIMESTAMP), filename, file_row_number")
-        );
+        // The legacy query, with the sort key as a parameter whose default is `ts_utc`.
+        assert!(DUCKDB_SCRIPT
+            .contains("ORDER BY CAST({sql_ident(key)} AS TIMESTAMP), filename, file_row_number)"));
+        assert!(DUCKDB_SCRIPT.contains("def legacy_query(files, out, key=\"ts_utc\"):"));
+        for s in [DUCKDB_SCRIPT, POLARS_SCRIPT] {
+            assert!(s.contains("parser.add_argument(\"--sort-key\", default=\"ts_utc\")"));
+        }
     }
 }

@@ -282,6 +282,7 @@ mod tests {
             elapsed_s: 1.0,
             config: ConfigEcho {
                 input: None,
+                sort_key: "ts_utc".into(),
                 rows: 1000,
                 files: 2,
                 seed: 1,

@@ -50,6 +50,7 @@ pub struct SortBenchReport {
 pub struct ConfigEcho {
     /// `--input`, when the input is a given dataset (then rows/files/seed are unused).
     pub input: Option<String>,
+    pub sort_key: String,
     pub rows: u64,
     pub files: u32,
     pub seed: u64,

@@ -27,6 +27,10 @@ pub struct Args {
     /// glob or a directory (as `sluice sort --input` takes it); every contender sorts it.
     #[arg(long, conflicts_with_all = ["data", "rows", "files", "seed", "s3"])]
     pub input: Option<String>,
+    /// The time column every contender sorts by (sluice's --sort-key, the CAST in DuckDB's
+    /// query, the parsed column in Polars').
+    #[arg(long, default_value = bench::DEFAULT_SORT_KEY, conflicts_with = "s3")]
+    pub sort_key: String,
     /// Scratch directory (outputs, spill, scripts) and where bench-sort.json is written.
     #[arg(long, default_value = ".bench/sort-work")]
     pub work: PathBuf,
@@ -73,6 +77,7 @@ pub fn run(args: Args, ctx: &Ctx) -> anyhow::Result<()> {
         .data
         .unwrap_or_else(|| bench::default_data_dir(args.rows, args.files, args.seed));
     cfg.input = args.input;
+    cfg.sort_key = args.sort_key;
     cfg.work_dir = args.work;
     cfg.memory_limit = args.memory_limit;
     cfg.threads = args.threads;
