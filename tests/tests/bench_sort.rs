@@ -14,12 +14,16 @@ use sluice_tests::{output, sluice, stderr, stdout};
 
 const ROWS: u64 = 20_000;
 
-fn duckdb_importable() -> bool {
+fn importable(module: &str) -> bool {
     Command::new("python3")
-        .args(["-c", "import duckdb"])
+        .args(["-c", &format!("import {module}")])
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false)
+}
+
+fn duckdb_importable() -> bool {
+    importable("duckdb")
 }
 
 /// Run `sluice --json bench sort` on tiny data; return its parsed report.
@@ -218,14 +222,6 @@ fn a_given_dataset_is_benchmarked_with_input() {
     assert!(stderr(&o).contains("overlaps"), "{}", stderr(&o));
 }
 
-fn polars_importable() -> bool {
-    Command::new("python3")
-        .args(["-c", "import polars"])
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
-}
-
 /// `--sort-key` reaches every contender: a dataset whose time column is `event time` (a
 /// name that needs quoting in SQL) sorts to the same rows in sluice, DuckDB and Polars
 /// (those two when python has them).
@@ -253,7 +249,7 @@ fn another_time_column_is_sorted_by_every_contender() {
         w.write(&batch).unwrap();
         w.close().unwrap();
     }
-    let (duckdb, polars) = (duckdb_importable(), polars_importable());
+    let (duckdb, polars) = (duckdb_importable(), importable("polars"));
     let mut c = sluice!();
     c.args(["--json", "bench", "sort", "--input"])
         .arg(&data)
