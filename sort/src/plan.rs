@@ -366,13 +366,33 @@ impl SourcePlan {
             .map_err(|e| SortError::parquet(&self.files[0].path, e))
     }
 
-    /// Bytes an output row takes in memory, estimated from the footers before anything is
-    /// decoded: the uncompressed size of the source per row (accurate for plain columns,
-    /// the wide ones that matter; dictionary columns are small either way) plus 32 for
-    /// offsets and the rebuilt key text.
+    /// Bytes an output row takes in memory, estimated from the schema and the footers
+    /// before anything is decoded: a fixed-width column its width (however the file encoded
+    /// it: delta or bit-packed integers are smaller on disk than in an array), any other its
+    /// uncompressed size per row in the footers plus a 4-byte offset (plain strings are
+    /// length + bytes; a dictionary-coded one is small either way), at least 4 (a
+    /// dictionary key).
     pub fn row_bytes_estimate(&self) -> u64 {
-        let bytes: u64 = self.tasks.iter().map(|t| t.bytes).sum();
-        bytes / self.total_rows.max(1) + 32
+        let rows = self.total_rows.max(1);
+        self.schema
+            .fields()
+            .iter()
+            .enumerate()
+            .map(|(i, f)| match f.data_type().primitive_width() {
+                Some(w) => w as u64,
+                None => {
+                    let bytes: u64 = self
+                        .files
+                        .iter()
+                        .flat_map(|s| s.meta.metadata().row_groups())
+                        .filter_map(|g| g.columns().get(i))
+                        .map(|c| c.uncompressed_size().max(0) as u64)
+                        .sum();
+                    (bytes / rows + 4).max(4)
+                }
+            })
+            .sum::<u64>()
+            .max(1)
     }
 
     /// Per column of the view schema: whether it is a constant ([`Repr::Constant`]), which
