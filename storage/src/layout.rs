@@ -261,16 +261,7 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>> {
     } else {
         let comps: Vec<&str> = pattern.split('/').collect();
         let first_wild = comps.iter().position(|c| has_wildcard(c)).unwrap_or(0);
-        let base = comps[..first_wild].join("/");
-        let base = if base.is_empty() {
-            if pattern.starts_with('/') {
-                PathBuf::from("/")
-            } else {
-                PathBuf::from(".")
-            }
-        } else {
-            PathBuf::from(base)
-        };
+        let base = glob_base(pattern);
         if base.is_dir() {
             walk(&base, &comps[first_wild..], &mut files)?;
         }
@@ -283,6 +274,25 @@ pub fn expand_glob(pattern: &str) -> Result<Vec<PathBuf>> {
     sort_paths_bytewise(&mut files);
     files.dedup();
     Ok(files)
+}
+
+/// The directory a local glob matches under: its components before the first one with a
+/// wildcard (`/` or `.` when that is the first), or the whole pattern when it has none.
+/// [`expand_glob`] walks from here; nothing outside it can match.
+pub fn glob_base(pattern: &str) -> PathBuf {
+    let comps: Vec<&str> = pattern.split('/').collect();
+    let first_wild = comps
+        .iter()
+        .position(|c| has_wildcard(c))
+        .unwrap_or(comps.len());
+    let base = comps[..first_wild].join("/");
+    if !base.is_empty() {
+        PathBuf::from(base)
+    } else if pattern.starts_with('/') {
+        PathBuf::from("/")
+    } else {
+        PathBuf::from(".")
+    }
 }
 
 fn walk(dir: &Path, rest: &[&str], out: &mut Vec<PathBuf>) -> Result<()> {
@@ -385,6 +395,15 @@ mod tests {
         assert!(m("seed=*/**/part-*.parquet", "seed=1/m=2/part-0.parquet"));
         assert!(!m("seed=*/*.parquet", "seed=1/m=2/part-0.parquet"));
         assert!(!m("*.parquet", "a.csv"));
+    }
+
+    #[test]
+    fn glob_base_is_the_literal_directory() {
+        assert_eq!(glob_base("/d/x/*.parquet"), PathBuf::from("/d/x"));
+        assert_eq!(glob_base("/d/**/p?.parquet"), PathBuf::from("/d"));
+        assert_eq!(glob_base("/**/*.parquet"), PathBuf::from("/"));
+        assert_eq!(glob_base("*.parquet"), PathBuf::from("."));
+        assert_eq!(glob_base("/d/x"), PathBuf::from("/d/x"));
     }
 
     #[test]

@@ -2,6 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
+use sluice_storage::layout::glob_base;
+
 use crate::error::BenchError;
 
 /// The output the benchmark sorts: the platform's biggest traffic stream.
@@ -113,7 +115,9 @@ impl SortBenchConfig {
             }
             None => ("--data", absolute(&self.data_dir), false),
         };
-        if data.starts_with(&scratch) || (walked && scratch.starts_with(literal_prefix(&data))) {
+        if data.starts_with(&scratch)
+            || (walked && scratch.starts_with(glob_base(&data.to_string_lossy())))
+        {
             return Err(BenchError::InvalidArgument(format!(
                 "{flag} {} overlaps the bench scratch directory {}",
                 data.display(),
@@ -143,17 +147,6 @@ impl SortBenchConfig {
 /// `.bench/sort-<rows>-<files>-<seed>` (the repository ignores `/.bench`).
 pub fn default_data_dir(rows: u64, files: u32, seed: u64) -> PathBuf {
     PathBuf::from(format!(".bench/sort-{rows}-{files}-{seed}"))
-}
-
-/// The leading components of `path` before the first one with a wildcard (`*`, `?`): the
-/// directory a glob can match under.
-pub(crate) fn literal_prefix(path: &Path) -> PathBuf {
-    path.components()
-        .take_while(|c| {
-            let s = c.as_os_str().to_string_lossy();
-            !s.contains('*') && !s.contains('?')
-        })
-        .collect()
 }
 
 /// `path` made absolute against the current directory (without touching the disk, so it

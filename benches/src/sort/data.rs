@@ -13,7 +13,7 @@ use std::process::Command;
 use parquet::file::reader::{FileReader, SerializedFileReader};
 use sluice_storage::layout::{self, EngineRunReceipt};
 
-use super::config::{literal_prefix, SortBenchConfig, OUTPUT_ID};
+use super::config::{SortBenchConfig, OUTPUT_ID};
 use crate::error::BenchError;
 use crate::proc;
 
@@ -100,7 +100,7 @@ fn given_input(pattern: &str) -> Result<InputData, BenchError> {
         })?;
         rows += reader.metadata().file_metadata().num_rows().max(0) as u64;
     }
-    let dir = literal_prefix(Path::new(pattern));
+    let dir = layout::glob_base(pattern);
     Ok(InputData {
         dir,
         pattern: Some(pattern.to_string()),
